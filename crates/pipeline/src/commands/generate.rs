@@ -1,0 +1,219 @@
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use generate::{Generator, GeneratorConfig, Locale};
+use indicatif::{ProgressBar, ProgressStyle};
+use publish::{Publisher, RunLimits, RunSummary, TopicSpec};
+
+use crate::config::Config;
+
+/// What the events look like and how fast they come; shared by `generate` and `up`.
+#[derive(Debug, Clone, Args)]
+pub struct EventArgs {
+    /// Events per second; 0 = as fast as the broker takes them.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Seed: the same seed gives the same events (apart from their timestamps).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Share of sales among events; the rest are warehouse movements.
+    #[arg(long, default_value_t = 0.7, value_parser = parse_share)]
+    pub sales_share: f64,
+    /// Language of product, warehouse and people names: ru or en.
+    #[arg(long, default_value = "ru")]
+    pub locale: Locale,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
+    /// Partitions of each topic when it has to be created.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err("the rate is events per second, 0 or more (0 = unlimited)".into());
+    }
+    Ok(v)
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err("the share is a fraction between 0 and 1".into());
+    }
+    Ok(v)
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub events: EventArgs,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Stop after this long, e.g. 30s, 10m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Print the closing summary as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl EventArgs {
+    pub fn generator(&self) -> anyhow::Result<Generator> {
+        Generator::new(&GeneratorConfig {
+            seed: self.seed,
+            locale: self.locale,
+            sales_share: self.sales_share,
+        })
+        .map_err(anyhow::Error::msg)
+    }
+}
+
+/// Creates the topics when missing.
+pub async fn ensure_topics(config: &Config, topics: &TopicArgs) -> anyhow::Result<()> {
+    let specs: Vec<TopicSpec> = config
+        .topics()
+        .iter()
+        .map(|t| TopicSpec {
+            name: t.to_string(),
+            partitions: topics.partitions,
+        })
+        .collect();
+    publish::ensure_topics(&config.kafka(), &specs, Duration::from_secs(10))
+        .await
+        .context("preparing the topics")?;
+    Ok(())
+}
+
+/// Sets the returned flag on Ctrl-C (and SIGTERM).
+pub fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        flag.store(true, Ordering::Relaxed);
+    });
+    stop
+}
+
+pub async fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let mut generator = args.events.generator()?;
+    ensure_topics(config, &args.topics).await?;
+    let publisher = Publisher::new(&config.kafka(), &config.topics())?;
+    let stop = stop_on_signal();
+    let limits = RunLimits {
+        rate: args.events.rate,
+        count: args.count,
+        duration: args.duration,
+    };
+    let bar = progress_bar(&limits);
+    let summary = tokio::task::spawn_blocking({
+        let bar = bar.clone();
+        let stop = stop.clone();
+        move || {
+            let mut progress = |n: u64| {
+                bar.set_position(match limits.duration {
+                    Some(_) => 0,
+                    None => n,
+                });
+                bar.set_message(format!("{n} events"));
+            };
+            publish::run(&mut generator, &publisher, &limits, &stop, &mut progress)
+        }
+    })
+    .await??;
+    bar.finish_and_clear();
+    print_summary(&summary, args.json);
+    Ok(if summary.failures() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn progress_bar(limits: &RunLimits) -> ProgressBar {
+    let bar = match limits.count {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} events · {per_sec} · eta {eta}")
+                .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} · {elapsed}").expect("valid template"),
+        ),
+    };
+    if let (None, Some(d)) = (limits.count, limits.duration) {
+        bar.set_message(format!("for {}", humantime::format_duration(d)));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+pub fn print_summary(summary: &RunSummary, json: bool) {
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    if json {
+        let topics: Vec<_> = summary
+            .topics
+            .iter()
+            .map(|(name, l)| {
+                serde_json::json!({
+                    "topic": name, "events": l.events, "bytes": l.bytes, "failed": l.failed,
+                    "in_flight": l.in_flight, "quantity": l.quantity, "total_cents": l.total_cents,
+                    "events_per_s": l.events as f64 / secs,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "elapsed_s": secs, "interrupted": summary.interrupted, "topics": topics,
+        });
+        println!("{out}");
+        return;
+    }
+    println!(
+        "{:<16} {:>10} {:>12} {:>12} {:>8}",
+        "topic", "events", "bytes", "events/s", "failed"
+    );
+    for (name, l) in &summary.topics {
+        println!(
+            "{:<16} {:>10} {:>12} {:>12.1} {:>8}",
+            name,
+            l.events,
+            l.bytes,
+            l.events as f64 / secs,
+            l.failed + l.in_flight
+        );
+    }
+    println!(
+        "{} in {:.1} s{}",
+        if summary.failures() == 0 {
+            "all delivered"
+        } else {
+            "SOME EVENTS FAILED"
+        },
+        secs,
+        if summary.interrupted {
+            " (stopped by signal)"
+        } else {
+            ""
+        }
+    );
+}

@@ -1,0 +1,4 @@
+pub mod doctor;
+pub mod generate;
+pub mod schema;
+pub mod up;

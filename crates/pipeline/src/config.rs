@@ -1,0 +1,174 @@
+//! Options shared by every subcommand. Each comes from, in order: the flag, its environment
+//! variable, the `--config` TOML file, the default.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
+pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// TOML file with any of the options below (snake_case keys); flags and env win over it.
+    #[arg(long, env = "PIPELINE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers, as this program reaches them [default: 127.0.0.1:9092].
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        global = true,
+        value_name = "HOST:PORT,..."
+    )]
+    pub kafka_brokers: Option<String>,
+    /// The brokers as the ClickHouse server reaches them (differs in Docker) [default: --kafka-brokers].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_KAFKA_BROKERS",
+        global = true,
+        value_name = "HOST:PORT,..."
+    )]
+    pub clickhouse_kafka_brokers: Option<String>,
+    /// ClickHouse HTTP interface [default: http://127.0.0.1:8123].
+    #[arg(long, env = "CLICKHOUSE_URL", global = true, value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse user [default: the server's default user].
+    #[arg(long, env = "CLICKHOUSE_USER", global = true)]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password (never logged; prefer the environment variable).
+    #[arg(
+        long,
+        env = "CLICKHOUSE_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub clickhouse_password: Option<String>,
+    /// ClickHouse database holding the pipeline's tables [default: default].
+    #[arg(long, env = "CLICKHOUSE_DATABASE", global = true)]
+    pub database: Option<String>,
+    /// Topic of sales events [default: sales].
+    #[arg(long, env = "SALES_TOPIC", global = true)]
+    pub sales_topic: Option<String>,
+    /// Topic of warehouse (stock movement) events [default: warehouse].
+    #[arg(long, env = "WAREHOUSE_TOPIC", global = true)]
+    pub warehouse_topic: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    kafka_brokers: Option<String>,
+    clickhouse_kafka_brokers: Option<String>,
+    clickhouse_url: Option<String>,
+    clickhouse_user: Option<String>,
+    clickhouse_password: Option<String>,
+    database: Option<String>,
+    sales_topic: Option<String>,
+    warehouse_topic: Option<String>,
+}
+
+/// The options after resolution.
+#[derive(Clone)]
+pub struct Config {
+    pub kafka_brokers: String,
+    pub clickhouse_kafka_brokers: String,
+    pub clickhouse_url: String,
+    pub clickhouse_user: Option<String>,
+    pub clickhouse_password: Option<String>,
+    pub database: String,
+    pub sales_topic: String,
+    pub warehouse_topic: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("kafka_brokers", &self.kafka_brokers)
+            .field("clickhouse_kafka_brokers", &self.clickhouse_kafka_brokers)
+            .field("clickhouse_url", &self.clickhouse_url)
+            .field("clickhouse_user", &self.clickhouse_user)
+            .field(
+                "clickhouse_password",
+                &self.clickhouse_password.as_ref().map(|_| "***"),
+            )
+            .field("database", &self.database)
+            .field("sales_topic", &self.sales_topic)
+            .field("warehouse_topic", &self.warehouse_topic)
+            .finish()
+    }
+}
+
+impl CommonArgs {
+    pub fn resolve(&self) -> Result<Config> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let pick = |flag: &Option<String>, file: Option<String>| flag.clone().or(file);
+        let kafka_brokers = pick(&self.kafka_brokers, file.kafka_brokers)
+            .unwrap_or_else(|| DEFAULT_KAFKA_BROKERS.into());
+        let config = Config {
+            clickhouse_kafka_brokers: pick(
+                &self.clickhouse_kafka_brokers,
+                file.clickhouse_kafka_brokers,
+            )
+            .unwrap_or_else(|| kafka_brokers.clone()),
+            kafka_brokers,
+            clickhouse_url: pick(&self.clickhouse_url, file.clickhouse_url)
+                .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.into()),
+            clickhouse_user: pick(&self.clickhouse_user, file.clickhouse_user),
+            clickhouse_password: pick(&self.clickhouse_password, file.clickhouse_password),
+            database: pick(&self.database, file.database).unwrap_or_else(|| "default".into()),
+            sales_topic: pick(&self.sales_topic, file.sales_topic)
+                .unwrap_or_else(|| "sales".into()),
+            warehouse_topic: pick(&self.warehouse_topic, file.warehouse_topic)
+                .unwrap_or_else(|| "warehouse".into()),
+        };
+        clickhouse_http::ident(&config.database).context("--database")?;
+        if !config.clickhouse_url.starts_with("http://")
+            && !config.clickhouse_url.starts_with("https://")
+        {
+            anyhow::bail!(
+                "--clickhouse-url {:?} must start with http:// or https://",
+                config.clickhouse_url
+            );
+        }
+        if config.kafka_brokers.trim().is_empty() {
+            anyhow::bail!("--kafka-brokers is empty");
+        }
+        Ok(config)
+    }
+}
+
+impl Config {
+    pub fn clickhouse(&self) -> clickhouse_http::Client {
+        clickhouse_http::Client::new(&self.clickhouse_url)
+            .with_user(
+                self.clickhouse_user.clone(),
+                self.clickhouse_password.clone(),
+            )
+            .with_database(&self.database)
+    }
+
+    pub fn kafka(&self) -> publish::KafkaSettings {
+        publish::KafkaSettings::new(&self.kafka_brokers)
+    }
+
+    pub fn schema(&self) -> schema::SchemaConfig {
+        let mut s = schema::SchemaConfig::new(&self.database, &self.clickhouse_kafka_brokers);
+        s.sales_topic = self.sales_topic.clone();
+        s.warehouse_topic = self.warehouse_topic.clone();
+        s
+    }
+
+    pub fn topics(&self) -> [&str; 2] {
+        [&self.sales_topic, &self.warehouse_topic]
+    }
+}

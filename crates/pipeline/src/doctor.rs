@@ -1,0 +1,308 @@
+//! The checks behind `pipeline doctor` (and the start of `pipeline up`): each one says what
+//! it found and, when it fails, what to do about it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clickhouse_http::quote;
+use publish::{KafkaSettings, TopicSpec};
+
+use crate::config::Config;
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok: true,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok: false,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+const START_HINT: &str = "start the local services with `scripts/services start`, or point the \
+    pipeline at yours with --kafka-brokers / --clickhouse-url";
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// A topic of the doctor's own, so the ClickHouse → broker check never touches real data.
+const PROBE_TOPIC: &str = "pipeline_doctor";
+
+pub struct Options {
+    /// Missing topics are a failure (doctor) or about to be created (up).
+    pub require_topics: bool,
+    pub check_clickhouse_to_broker: bool,
+}
+
+pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let kafka = config.kafka();
+    let broker_ok = match blocking(kafka.clone(), |k| {
+        publish::fetch_topics(&k, &[], TIMEOUT).map(|_| ())
+    })
+    .await
+    {
+        Ok(()) => {
+            checks.push(Check::ok(
+                "broker",
+                format!("{} answers metadata", config.kafka_brokers),
+            ));
+            true
+        }
+        Err(e) => {
+            checks.push(Check::fail("broker", e, START_HINT));
+            false
+        }
+    };
+    if broker_ok {
+        let names: Vec<String> = config.topics().iter().map(|s| s.to_string()).collect();
+        match blocking(kafka.clone(), move |k| {
+            let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            publish::fetch_topics(&k, &refs, TIMEOUT)
+        })
+        .await
+        {
+            Ok(topics) => {
+                for t in topics {
+                    match t.partitions {
+                        Some(n) => checks.push(Check::ok(
+                            "topic",
+                            format!("{} has {n} partition(s)", t.name),
+                        )),
+                        None if opts.require_topics => checks.push(Check::fail(
+                            "topic",
+                            format!("{} does not exist", t.name),
+                            "`pipeline up` or `pipeline generate` creates it",
+                        )),
+                        None => checks.push(Check::ok(
+                            "topic",
+                            format!("{} is missing and will be created", t.name),
+                        )),
+                    }
+                }
+            }
+            Err(e) => checks.push(Check::fail("topic", e, START_HINT)),
+        }
+    }
+
+    let ch = config.clickhouse();
+    let version = match ch.version().await {
+        Ok(v) => {
+            checks.push(Check::ok(
+                "clickhouse",
+                format!("{} answers, version {v}", config.clickhouse_url),
+            ));
+            Some(v)
+        }
+        Err(e) => {
+            checks.push(Check::fail("clickhouse", e.to_string(), START_HINT));
+            None
+        }
+    };
+    if let Some(v) = version {
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: u64,
+        }
+        match ch
+            .query_one::<N>(&format!(
+                "SELECT count() AS n FROM system.databases WHERE name = {}",
+                quote(&config.database)
+            ))
+            .await
+        {
+            Ok(N { n: 1 }) => {
+                checks.push(Check::ok("database", format!("{} exists", config.database)))
+            }
+            Ok(_) => checks.push(Check::ok(
+                "database",
+                format!(
+                    "{} does not exist yet; `pipeline schema apply` creates it",
+                    config.database
+                ),
+            )),
+            Err(e) => checks.push(Check::fail(
+                "database",
+                e.to_string(),
+                "check --clickhouse-user and its grants",
+            )),
+        }
+        if broker_ok && opts.check_clickhouse_to_broker {
+            checks.push(clickhouse_reaches_broker(config, &kafka, v).await);
+        }
+    }
+    checks
+}
+
+async fn blocking<T: Send + 'static>(
+    kafka: KafkaSettings,
+    f: impl FnOnce(KafkaSettings) -> publish::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(move || f(kafka))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Produces a marker to the doctor's topic, then has ClickHouse read it through a throwaway
+/// Kafka table: the only way to know the server's librdkafka can talk to the broker.
+async fn clickhouse_reaches_broker(
+    config: &Config,
+    kafka: &KafkaSettings,
+    version: clickhouse_http::ServerVersion,
+) -> Check {
+    const NAME: &str = "clickhouse→broker";
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let marker = format!("doctor-{stamp}-{}", std::process::id());
+    let created = publish::ensure_topics(
+        kafka,
+        &[TopicSpec {
+            name: PROBE_TOPIC.into(),
+            partitions: 1,
+        }],
+        TIMEOUT,
+    )
+    .await;
+    if let Err(e) = created {
+        return Check::fail(
+            NAME,
+            format!("cannot create the probe topic: {e}"),
+            "check the broker's ACLs",
+        );
+    }
+    // Start the probe's group at the current end, so it reads just the marker sent next.
+    let group = format!("pipeline_doctor_{stamp}");
+    let positioned = {
+        let group = group.clone();
+        blocking(kafka.clone(), move |k| {
+            let ends: Vec<(i32, i64)> = publish::partition_offsets(&k, PROBE_TOPIC, TIMEOUT)?
+                .iter()
+                .map(|p| (p.partition, p.high))
+                .collect();
+            publish::commit_offsets(&k, &group, PROBE_TOPIC, &ends)
+        })
+        .await
+    };
+    if let Err(e) = positioned {
+        return Check::fail(
+            NAME,
+            format!("cannot position the probe's group: {e}"),
+            START_HINT,
+        );
+    }
+    let send = {
+        let marker = marker.clone();
+        blocking(kafka.clone(), move |k| {
+            let p = publish::Publisher::new(&k, &[PROBE_TOPIC])?;
+            let payload = format!(r#"{{"marker":"{marker}"}}"#);
+            p.send(0, b"doctor", payload.as_bytes(), 0, 0)?;
+            p.flush(TIMEOUT)?;
+            Ok(p.counters(0).ledger().events)
+        })
+        .await
+    };
+    match send {
+        Ok(1) => {}
+        Ok(_) => {
+            return Check::fail(
+                NAME,
+                "the broker did not acknowledge the probe message",
+                START_HINT,
+            )
+        }
+        Err(e) => return Check::fail(NAME, e, START_HINT),
+    }
+    // The probe table lives in `default` so the check works before the schema exists.
+    let table = format!("default.pipeline_doctor_{stamp}_{}", std::process::id());
+    let ch = config.clickhouse().with_database("default");
+    let ddl = format!(
+        "CREATE TABLE {table} (marker String) ENGINE = Kafka SETTINGS kafka_broker_list = {}, \
+         kafka_topic_list = {}, kafka_group_name = {}, kafka_format = 'JSONEachRow'",
+        quote(&config.clickhouse_kafka_brokers),
+        quote(PROBE_TOPIC),
+        quote(&group)
+    );
+    if let Err(e) = ch.execute(&ddl).await {
+        return Check::fail(
+            NAME,
+            format!("cannot create a Kafka table: {e}"),
+            "check the user's grants",
+        );
+    }
+    // Current servers refuse a direct SELECT from a Kafka table unless asked.
+    let reader = if version.at_least(21, 0) {
+        ch.clone()
+            .with_setting("stream_like_engine_allow_direct_select", 1)
+    } else {
+        ch.clone()
+    };
+    #[derive(serde::Deserialize)]
+    struct Row {
+        marker: String,
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = false;
+    let mut last_error = None;
+    while !seen && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(
+            Duration::from_secs(15),
+            reader.query::<Row>(&format!("SELECT marker FROM {table}")),
+        )
+        .await
+        {
+            Ok(Ok(rows)) => seen = rows.iter().any(|r| r.marker == marker),
+            Ok(Err(e)) => last_error = Some(e.to_string()),
+            Err(_) => last_error = Some("the read timed out".into()),
+        }
+    }
+    let _ = ch.execute(&format!("DROP TABLE IF EXISTS {table}")).await;
+    if seen {
+        Check::ok(
+            NAME,
+            format!(
+                "ClickHouse read a probe message from {}",
+                config.clickhouse_kafka_brokers
+            ),
+        )
+    } else {
+        Check::fail(
+            NAME,
+            format!(
+                "ClickHouse did not read the probe message from {} within 20 s{}",
+                config.clickhouse_kafka_brokers,
+                last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+            "set --clickhouse-kafka-brokers to the address the ClickHouse server reaches the broker at; \
+             on ClickHouse 18.16 the server needs a librdkafka ≥ 2.x (scripts/services preloads one); \
+             see the server's log",
+        )
+    }
+}
+
+/// Prints the checks; true when all passed.
+pub fn report(checks: &[Check]) -> bool {
+    for c in checks {
+        let mark = if c.ok { "ok  " } else { "FAIL" };
+        println!("{mark} {:<18} {}", c.name, c.detail);
+        if let Some(h) = &c.hint {
+            println!("     {:<18} hint: {h}", "");
+        }
+    }
+    checks.iter().all(|c| c.ok)
+}

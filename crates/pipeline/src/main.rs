@@ -1,0 +1,64 @@
+//! `pipeline`: one binary for the whole flow. Each subcommand lives in `commands/`.
+
+mod commands;
+mod config;
+mod doctor;
+
+use clap::{Parser, Subcommand};
+
+use config::CommonArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "Retail events → Kafka → ClickHouse → live dashboard"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that the broker and ClickHouse answer and can reach each other.
+    Doctor(commands::doctor::DoctorArgs),
+    /// Produce seed-compatible sales and warehouse events into Kafka.
+    Generate(commands::generate::GenerateArgs),
+    /// Apply, print or inspect the ClickHouse schema (Kafka tables, views, target tables).
+    #[command(subcommand)]
+    Schema(commands::schema::SchemaCommand),
+    /// Everything at once: checks, topics, schema, then events until Ctrl-C.
+    Up(commands::up::UpArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PIPELINE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let result = runtime.block_on(async {
+        let config = cli.common.resolve()?;
+        match cli.command {
+            Command::Doctor(args) => commands::doctor::run(&config, args).await,
+            Command::Generate(args) => commands::generate::run(&config, args).await,
+            Command::Schema(cmd) => commands::schema::run(&config, cmd).await,
+            Command::Up(args) => commands::up::run(&config, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Topic creation and the broker-side figures the audit and the health panel read.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::{Error, KafkaSettings, Result};
+
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    /// `None` when the topic does not exist.
+    pub partitions: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+fn unreachable(settings: &KafkaSettings, e: impl std::fmt::Display) -> Error {
+    Error::Unreachable {
+        brokers: settings.brokers.clone(),
+        message: e.to_string(),
+    }
+}
+
+fn metadata_consumer(settings: &KafkaSettings) -> Result<BaseConsumer> {
+    Ok(settings.client_config().create()?)
+}
+
+/// Which of `names` exist, and with how many partitions.
+pub fn fetch_topics(
+    settings: &KafkaSettings,
+    names: &[&str],
+    timeout: Duration,
+) -> Result<Vec<TopicInfo>> {
+    let consumer = metadata_consumer(settings)?;
+    let md = consumer
+        .fetch_metadata(None, timeout)
+        .map_err(|e| unreachable(settings, e))?;
+    Ok(names
+        .iter()
+        .map(|name| {
+            let partitions = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == *name && t.error().is_none())
+                .map(|t| t.partitions().len())
+                .filter(|n| *n > 0);
+            TopicInfo {
+                name: name.to_string(),
+                partitions,
+            }
+        })
+        .collect())
+}
+
+/// Creates the topics that are missing; existing ones are left as they are.
+/// Returns the state of every topic afterwards.
+pub async fn ensure_topics(
+    settings: &KafkaSettings,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<Vec<TopicInfo>> {
+    for spec in specs {
+        if spec.partitions < 1 {
+            return Err(Error::Invalid(format!(
+                "topic {:?} needs at least one partition, not {}",
+                spec.name, spec.partitions
+            )));
+        }
+    }
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let before = fetch_topics(settings, &names, timeout)?;
+    let missing: Vec<NewTopic> = specs
+        .iter()
+        .zip(&before)
+        .filter(|(_, info)| info.partitions.is_none())
+        .map(|(s, _)| NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(1)))
+        .collect();
+    if !missing.is_empty() {
+        let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
+        let opts = AdminOptions::new().operation_timeout(Some(timeout));
+        let results = admin.create_topics(&missing, &opts).await?;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(Error::TopicRefused {
+                        topic,
+                        message: code.to_string(),
+                    })
+                }
+            }
+        }
+    }
+    // Creation is asynchronous on some brokers: wait until metadata shows every topic.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let after = fetch_topics(settings, &names, timeout)?;
+        if after.iter().all(|t| t.partitions.is_some()) {
+            return Ok(after);
+        }
+        if std::time::Instant::now() > deadline {
+            let t = after
+                .into_iter()
+                .find(|t| t.partitions.is_none())
+                .expect("one is missing");
+            return Err(Error::TopicRefused {
+                topic: t.name,
+                message: "created, but the broker's metadata does not show it".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Low and high watermarks of every partition of `topic`.
+pub fn partition_offsets(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<PartitionOffsets>> {
+    let consumer = metadata_consumer(settings)?;
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| unreachable(settings, e))?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for p in t.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), timeout)
+            .map_err(|e| unreachable(settings, e))?;
+        out.push(PartitionOffsets {
+            partition: p.id(),
+            low,
+            high,
+        });
+    }
+    out.sort_by_key(|p| p.partition);
+    Ok(out)
+}
+
+/// The offsets `group` has committed for the given partitions of `topic` (`None` where it
+/// has committed nothing). Reads them without joining the group.
+pub fn committed_offsets(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+) -> Result<Vec<(i32, Option<i64>)>> {
+    let consumer: BaseConsumer = {
+        let mut c = settings.client_config();
+        c.set("group.id", group);
+        c.set("enable.auto.commit", "false");
+        c.create()?
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition(topic, *p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, timeout)
+        .map_err(|e| unreachable(settings, e))?;
+    Ok(partitions
+        .iter()
+        .map(|p| {
+            let off = got
+                .find_partition(topic, *p)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            (*p, off)
+        })
+        .collect())
+}
+
+/// Commits `offsets` (partition, next offset to read) for `group` on `topic`, without
+/// joining the group. Only for a group with no active member.
+pub fn commit_offsets(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> Result<()> {
+    let consumer: BaseConsumer = {
+        let mut c = settings.client_config();
+        c.set("group.id", group);
+        c.set("enable.auto.commit", "false");
+        c.create()?
+    };
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))?;
+    }
+    consumer
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .map_err(|e| unreachable(settings, e))
+}
+
+/// Makes a consumer group that has never committed start at the beginning of `topic`.
+///
+/// Why: ClickHouse's Kafka engine (18.16 at least) starts a new group at the *end* of each
+/// partition, so whatever was produced before its consumer joined would never be read.
+/// Committing the low watermarks first closes that window. Returns the partitions set.
+pub fn start_group_at_beginning(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<usize> {
+    let offsets = partition_offsets(settings, topic, timeout)?;
+    let partitions: Vec<i32> = offsets.iter().map(|p| p.partition).collect();
+    let committed = committed_offsets(settings, group, topic, &partitions, timeout)?;
+    let missing: Vec<(i32, i64)> = offsets
+        .iter()
+        .zip(&committed)
+        .filter(|(_, (_, c))| c.is_none())
+        .map(|(p, _)| (p.partition, p.low))
+        .collect();
+    if !missing.is_empty() {
+        commit_offsets(settings, group, topic, &missing)?;
+    }
+    Ok(missing.len())
+}

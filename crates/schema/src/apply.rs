@@ -1,0 +1,256 @@
+//! Applying the rendered schema: pending migrations in order, then whichever ingest objects
+//! are missing or differ from what is rendered now. Running it again changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clickhouse_http::{quote, Client, ServerVersion};
+use serde::Deserialize;
+
+use crate::{checksum, render, view_source, Error, IngestKind, Result, SchemaConfig, MIGRATIONS};
+
+#[derive(Debug, Clone)]
+pub struct ApplyReport {
+    pub server: ServerVersion,
+    pub migrations_applied: Vec<(u32, &'static str)>,
+    pub ingest_created: Vec<&'static str>,
+}
+
+impl ApplyReport {
+    pub fn changed_nothing(&self) -> bool {
+        self.migrations_applied.is_empty() && self.ingest_created.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestState {
+    Current,
+    Missing,
+    /// Exists, but its DDL differs from what would be rendered now.
+    Outdated,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemaStatus {
+    pub server: ServerVersion,
+    pub database_exists: bool,
+    pub applied: Vec<u32>,
+    pub pending: Vec<(u32, &'static str)>,
+    pub ingest: Vec<(&'static str, IngestState)>,
+}
+
+impl SchemaStatus {
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.ingest.iter().all(|(_, s)| *s == IngestState::Current)
+    }
+}
+
+#[derive(Deserialize)]
+struct Name {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Applied {
+    version: u32,
+}
+
+#[derive(Deserialize)]
+struct Recorded {
+    name: String,
+    checksum: String,
+}
+
+async fn existing_tables(client: &Client, db: &str) -> Result<BTreeSet<String>> {
+    let rows: Vec<Name> = client
+        .query(&format!(
+            "SELECT name FROM system.tables WHERE database = {}",
+            quote(db)
+        ))
+        .await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+async fn applied_migrations(client: &Client, db: &str) -> Result<Vec<u32>> {
+    let rows: Vec<Applied> = client
+        .query(&format!(
+            "SELECT DISTINCT version FROM {db}.schema_migrations ORDER BY version"
+        ))
+        .await?;
+    let applied: Vec<u32> = rows.into_iter().map(|r| r.version).collect();
+    if let Some(unknown) = applied
+        .iter()
+        .find(|v| !MIGRATIONS.iter().any(|m| m.version == **v))
+    {
+        return Err(Error::Invalid(format!(
+            "database {db} has migration {unknown}, which this build of pipeline does not know: \
+             it was set up by a newer version"
+        )));
+    }
+    Ok(applied)
+}
+
+async fn recorded_ingest(client: &Client, db: &str) -> Result<BTreeMap<String, String>> {
+    let rows: Vec<Recorded> = client
+        .query(&format!(
+            "SELECT name, argMax(checksum, applied_at) AS checksum FROM {db}.schema_ingest GROUP BY name"
+        ))
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.name, r.checksum)).collect())
+}
+
+/// Brings `config.database` up to date. Safe to run at every start-up.
+pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport> {
+    // Every statement names its database; the session's own must exist before ours does.
+    let client = &client.clone().with_database("system");
+    let server = client.version().await?;
+    let r = render(config, server)?;
+    let db = &config.database;
+    client
+        .execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .await?;
+    for s in &r.state {
+        client.execute(s).await?;
+    }
+
+    let applied = applied_migrations(client, db).await?;
+    let pending: Vec<_> = r
+        .migrations
+        .iter()
+        .filter(|(v, _, _)| !applied.contains(v))
+        .collect();
+    let mut report = ApplyReport {
+        server,
+        migrations_applied: Vec::new(),
+        ingest_created: Vec::new(),
+    };
+    if !pending.is_empty() {
+        // No view writes into a table while it is being changed; the Kafka tables keep
+        // their offsets, so nothing is consumed meanwhile and nothing is lost.
+        for (name, kind, _) in &r.ingest {
+            if *kind == IngestKind::View {
+                client
+                    .execute(&format!("DROP TABLE IF EXISTS {db}.{name}"))
+                    .await?;
+            }
+        }
+    }
+    for (version, name, statements) in pending {
+        for (i, s) in statements.iter().enumerate() {
+            client.execute(s).await.map_err(|source| Error::Migration {
+                version: *version,
+                name,
+                statement: i + 1,
+                source,
+            })?;
+        }
+        client
+            .execute(&format!(
+                "INSERT INTO {db}.schema_migrations (version, name, checksum, applied_at) VALUES ({version}, {}, {}, now())",
+                quote(name),
+                quote(&checksum(&statements.join(";\n")))
+            ))
+            .await?;
+        tracing::info!(version, name, "migration applied");
+        report.migrations_applied.push((*version, name));
+    }
+
+    let existing = existing_tables(client, db).await?;
+    let recorded = recorded_ingest(client, db).await?;
+    let mut recreate: BTreeSet<&str> = r
+        .ingest
+        .iter()
+        .filter(|(name, _, ddl)| {
+            !existing.contains(*name) || recorded.get(*name) != Some(&checksum(ddl))
+        })
+        .map(|(name, _, _)| *name)
+        .collect();
+    // A view is re-created with the Kafka table it reads from.
+    for (name, _, _) in &r.ingest {
+        if view_source(name).is_some_and(|src| recreate.contains(src)) {
+            recreate.insert(name);
+        }
+    }
+    // Drop views before the tables they read, create tables before their views.
+    for kind in [IngestKind::View, IngestKind::KafkaTable] {
+        for (name, _, _) in r
+            .ingest
+            .iter()
+            .filter(|(n, k, _)| *k == kind && recreate.contains(n))
+        {
+            client
+                .execute(&format!("DROP TABLE IF EXISTS {db}.{name}"))
+                .await?;
+        }
+    }
+    for (name, _, ddl) in r.ingest.iter().filter(|(n, _, _)| recreate.contains(n)) {
+        client.execute(ddl).await?;
+        client
+            .execute(&format!(
+                "INSERT INTO {db}.schema_ingest (name, checksum, applied_at) VALUES ({}, {}, now())",
+                quote(name),
+                quote(&checksum(ddl))
+            ))
+            .await?;
+        tracing::info!(object = name, "ingest object created");
+        report.ingest_created.push(name);
+    }
+    Ok(report)
+}
+
+/// What `apply` would do, without changing anything.
+pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStatus> {
+    let client = &client.clone().with_database("system");
+    let server = client.version().await?;
+    let r = render(config, server)?;
+    let db = &config.database;
+    #[derive(Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let dbs: Count = client
+        .query_one(&format!(
+            "SELECT count() AS n FROM system.databases WHERE name = {}",
+            quote(db)
+        ))
+        .await?;
+    let existing = if dbs.n > 0 {
+        existing_tables(client, db).await?
+    } else {
+        BTreeSet::new()
+    };
+    let has_state = existing.contains("schema_migrations") && existing.contains("schema_ingest");
+    let applied = if has_state {
+        applied_migrations(client, db).await?
+    } else {
+        Vec::new()
+    };
+    let recorded = if has_state {
+        recorded_ingest(client, db).await?
+    } else {
+        BTreeMap::new()
+    };
+    Ok(SchemaStatus {
+        server,
+        database_exists: dbs.n > 0,
+        pending: MIGRATIONS
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| (m.version, m.name))
+            .collect(),
+        applied,
+        ingest: r
+            .ingest
+            .iter()
+            .map(|(name, _, ddl)| {
+                let state = if !existing.contains(*name) {
+                    IngestState::Missing
+                } else if recorded.get(*name) != Some(&checksum(ddl)) {
+                    IngestState::Outdated
+                } else {
+                    IngestState::Current
+                };
+                (*name, state)
+            })
+            .collect(),
+    })
+}

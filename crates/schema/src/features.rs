@@ -1,0 +1,55 @@
+//! What each ClickHouse version can do, as named flags the `.sql` files test with `-- @if`.
+
+use std::fmt;
+
+use clickhouse_http::ServerVersion;
+
+use crate::{Error, Result};
+
+/// The oldest server the schema supports (what Debian ships).
+pub const OLDEST: ServerVersion = ServerVersion::new(18, 16, 0);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// `_topic`, `_key` and `_offset` virtual columns of the Kafka engine (19.1+; 18.16 has none).
+    pub kafka_virtual_columns: bool,
+    /// `_partition` and `_timestamp_ms` virtual columns of the Kafka engine (20.5+).
+    pub kafka_partition_column: bool,
+    /// `kafka_flush_interval_ms`, `kafka_poll_timeout_ms`, `kafka_thread_per_consumer`,
+    /// `kafka_handle_error_mode` (21.6+).
+    pub kafka_modern_settings: bool,
+}
+
+impl Features {
+    pub fn for_version(v: ServerVersion) -> Result<Self> {
+        if v < OLDEST {
+            return Err(Error::Invalid(format!(
+                "ClickHouse {v} is older than the oldest supported version, {OLDEST}"
+            )));
+        }
+        Ok(Features {
+            kafka_virtual_columns: v.at_least(19, 1),
+            kafka_partition_column: v.at_least(20, 5),
+            kafka_modern_settings: v.at_least(21, 6),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<bool> {
+        match name {
+            "kafka_virtual_columns" => Some(self.kafka_virtual_columns),
+            "kafka_partition_column" => Some(self.kafka_partition_column),
+            "kafka_modern_settings" => Some(self.kafka_modern_settings),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}",
+            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings
+        )
+    }
+}
