@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+pub mod template;
 mod version;
 pub use version::ServerVersion;
 

@@ -98,7 +98,8 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
         }
     }
 
-    let ch = config.clickhouse();
+    // The configured database may not exist yet: ask from `system`.
+    let ch = config.clickhouse().with_database("system");
     let version = match ch.version().await {
         Ok(v) => {
             checks.push(Check::ok(

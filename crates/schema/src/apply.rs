@@ -229,6 +229,31 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
     } else {
         BTreeMap::new()
     };
+    let mut ingest: Vec<(&'static str, IngestState)> = r
+        .ingest
+        .iter()
+        .map(|(name, _, ddl)| {
+            let state = if !existing.contains(*name) {
+                IngestState::Missing
+            } else if recorded.get(*name) != Some(&checksum(ddl)) {
+                IngestState::Outdated
+            } else {
+                IngestState::Current
+            };
+            (*name, state)
+        })
+        .collect();
+    // A view is re-created with the Kafka table it reads from.
+    let stale: Vec<&str> = ingest
+        .iter()
+        .filter(|(_, s)| *s != IngestState::Current)
+        .map(|(n, _)| *n)
+        .collect();
+    for (name, state) in ingest.iter_mut() {
+        if *state == IngestState::Current && view_source(name).is_some_and(|s| stale.contains(&s)) {
+            *state = IngestState::Outdated;
+        }
+    }
     Ok(SchemaStatus {
         server,
         database_exists: dbs.n > 0,
@@ -238,19 +263,6 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
             .map(|m| (m.version, m.name))
             .collect(),
         applied,
-        ingest: r
-            .ingest
-            .iter()
-            .map(|(name, _, ddl)| {
-                let state = if !existing.contains(*name) {
-                    IngestState::Missing
-                } else if recorded.get(*name) != Some(&checksum(ddl)) {
-                    IngestState::Outdated
-                } else {
-                    IngestState::Current
-                };
-                (*name, state)
-            })
-            .collect(),
+        ingest,
     })
 }

@@ -11,14 +11,14 @@
 
 mod apply;
 mod features;
-mod template;
 
 pub use apply::{apply, status, ApplyReport, IngestState, SchemaStatus};
+pub use clickhouse_http::ServerVersion;
 pub use features::Features;
 
 use std::collections::BTreeMap;
 
-use clickhouse_http::{ident, quote, ServerVersion};
+use clickhouse_http::{ident, quote, template};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -128,6 +128,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "kafka_metadata",
         source: include_str!("../sql/migrations/0002_kafka_metadata.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "minute_rollups",
+        source: include_str!("../sql/migrations/0003_minute_rollups.sql"),
     },
 ];
 

@@ -1,0 +1,78 @@
+//! `pipeline doctor` against the real services, and against each of them down.
+
+mod common;
+
+use common::{pipeline, pipeline_ok, stdout};
+use testkit::TestEnv;
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_ok_when_both_services_run() {
+    let env = TestEnv::new("doctor_ok").await;
+    pipeline_ok(&env, &["schema", "apply"]); // creates the topics and the database
+    let out = pipeline_ok(&env, &["doctor"]);
+    for line in [
+        "ok   broker",
+        "ok   topic",
+        "ok   clickhouse ",
+        "ok   database",
+        "ok   clickhouse→broker",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+    env.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_clickhouse_when_it_is_down() {
+    let env = TestEnv::new("doctor_ch").await;
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let out = pipeline(&env, &["doctor", "--clickhouse-url", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL clickhouse"), "{text}");
+    assert!(
+        text.contains("unreachable") && text.contains(&url),
+        "{text}"
+    );
+    assert!(text.contains("ok   broker"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_the_broker_when_it_is_down() {
+    let env = TestEnv::new("doctor_kafka").await;
+    let brokers = format!("127.0.0.1:{}", closed_port());
+    let out = pipeline(&env, &["doctor", "--kafka-brokers", &brokers]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL broker"), "{text}");
+    assert!(text.contains(&brokers), "{text}");
+    assert!(
+        text.contains("scripts/services start"),
+        "says how to start it: {text}"
+    );
+    assert!(text.contains("ok   clickhouse "), "{text}");
+}
+
+#[test]
+fn a_wrong_flag_is_a_clear_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["generate", "--rate=-5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--rate"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["schema", "status", "--database", "x;DROP"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a plain identifier"));
+}
