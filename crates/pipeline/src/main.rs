@@ -30,7 +30,9 @@ enum Command {
     /// Apply, print or inspect the ClickHouse schema (Kafka tables, views, target tables).
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
-    /// Everything at once: checks, topics, schema, then events until Ctrl-C.
+    /// Serve the live dashboard and its JSON API.
+    Serve(commands::serve::ServeArgs),
+    /// Everything at once: checks, topics, schema, the dashboard, and events until Ctrl-C.
     Up(commands::up::UpArgs),
 }
 
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
             Command::Doctor(args) => commands::doctor::run(&config, args).await,
             Command::Generate(args) => commands::generate::run(&config, args).await,
             Command::Schema(cmd) => commands::schema::run(&config, cmd).await,
+            Command::Serve(args) => commands::serve::run(&config, args).await,
             Command::Up(args) => commands::up::run(&config, args).await,
         }
     });

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use clickhouse_http::{quote, Client, ServerVersion};
 use serde::Deserialize;
 
-use crate::{checksum, render, view_source, Error, IngestKind, Result, SchemaConfig, MIGRATIONS};
+use crate::{checksum, render, stream_of, Error, IngestKind, Result, SchemaConfig, MIGRATIONS};
 
 #[derive(Debug, Clone)]
 pub struct ApplyReport {
@@ -164,9 +164,9 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         })
         .map(|(name, _, _)| *name)
         .collect();
-    // A view is re-created with the Kafka table it reads from.
+    // A view is re-created with the Kafka table that feeds it.
     for (name, _, _) in &r.ingest {
-        if view_source(name).is_some_and(|src| recreate.contains(src)) {
+        if stream_of(name).is_some_and(|src| src != *name && recreate.contains(src)) {
             recreate.insert(name);
         }
     }
@@ -182,7 +182,19 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
                 .await?;
         }
     }
-    for (name, _, ddl) in r.ingest.iter().filter(|(n, _, _)| recreate.contains(n)) {
+    let mut gated = false;
+    for (name, kind, ddl) in r.ingest.iter().filter(|(n, _, _)| recreate.contains(n)) {
+        if *kind == IngestKind::View && !gated {
+            // Close every stream that gets new views, so all its views start together.
+            for (table, gate) in &r.gates {
+                if r.ingest.iter().any(|(n, k, _)| {
+                    *k == IngestKind::View && recreate.contains(n) && stream_of(n) == Some(table)
+                }) {
+                    client.execute(gate).await?;
+                }
+            }
+            gated = true;
+        }
         client.execute(ddl).await?;
         client
             .execute(&format!(
@@ -193,6 +205,12 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
             .await?;
         tracing::info!(object = name, "ingest object created");
         report.ingest_created.push(name);
+    }
+    // Open the gates, including any an interrupted earlier run left closed.
+    for (table, _) in &r.gates {
+        client
+            .execute(&format!("DROP TABLE IF EXISTS {db}.{table}_gate"))
+            .await?;
     }
     Ok(report)
 }
@@ -250,7 +268,9 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
         .map(|(n, _)| *n)
         .collect();
     for (name, state) in ingest.iter_mut() {
-        if *state == IngestState::Current && view_source(name).is_some_and(|s| stale.contains(&s)) {
+        if *state == IngestState::Current
+            && stream_of(name).is_some_and(|s| s != *name && stale.contains(&s))
+        {
             *state = IngestState::Outdated;
         }
     }

@@ -18,6 +18,9 @@ pub struct Features {
     /// `kafka_flush_interval_ms`, `kafka_poll_timeout_ms`, `kafka_thread_per_consumer`,
     /// `kafka_handle_error_mode` (21.6+).
     pub kafka_modern_settings: bool,
+    /// A view's insert into its target table triggers the target's own views (not on
+    /// 18.16; relied on from 20.3).
+    pub cascading_views: bool,
 }
 
 impl Features {
@@ -31,6 +34,7 @@ impl Features {
             kafka_virtual_columns: v.at_least(19, 1),
             kafka_partition_column: v.at_least(20, 5),
             kafka_modern_settings: v.at_least(21, 6),
+            cascading_views: v.at_least(20, 3),
         })
     }
 
@@ -39,6 +43,7 @@ impl Features {
             "kafka_virtual_columns" => Some(self.kafka_virtual_columns),
             "kafka_partition_column" => Some(self.kafka_partition_column),
             "kafka_modern_settings" => Some(self.kafka_modern_settings),
+            "cascading_views" => Some(self.cascading_views),
             _ => None,
         }
     }
@@ -48,8 +53,8 @@ impl fmt::Display for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}",
-            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings
+            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, cascading_views={}",
+            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.cascading_views
         )
     }
 }

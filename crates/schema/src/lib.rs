@@ -145,42 +145,66 @@ pub enum IngestKind {
 pub struct IngestObject {
     pub name: &'static str,
     pub kind: IngestKind,
+    /// The Kafka table whose stream feeds this object (itself, for a Kafka table): a view is
+    /// re-created whenever that table is.
+    pub stream: &'static str,
     source: &'static str,
 }
 
-/// Kafka tables first: each view reads from one.
+/// In creation order: Kafka tables, then the rollup views, then the views into the target
+/// tables, so that where views cascade every rollup exists before rows reach its source.
 pub const INGEST: &[IngestObject] = &[
     IngestObject {
         name: "sales_kafka",
         kind: IngestKind::KafkaTable,
+        stream: "sales_kafka",
         source: include_str!("../sql/ingest/sales_kafka.sql"),
     },
     IngestObject {
         name: "warehouse_kafka",
         kind: IngestKind::KafkaTable,
+        stream: "warehouse_kafka",
         source: include_str!("../sql/ingest/warehouse_kafka.sql"),
+    },
+    IngestObject {
+        name: "sales_by_minute_mv",
+        kind: IngestKind::View,
+        stream: "sales_kafka",
+        source: include_str!("../sql/ingest/sales_by_minute_mv.sql"),
+    },
+    IngestObject {
+        name: "stock_by_minute_mv",
+        kind: IngestKind::View,
+        stream: "warehouse_kafka",
+        source: include_str!("../sql/ingest/stock_by_minute_mv.sql"),
+    },
+    IngestObject {
+        name: "stock_levels_mv",
+        kind: IngestKind::View,
+        stream: "warehouse_kafka",
+        source: include_str!("../sql/ingest/stock_levels_mv.sql"),
     },
     IngestObject {
         name: "sales_mv",
         kind: IngestKind::View,
+        stream: "sales_kafka",
         source: include_str!("../sql/ingest/sales_mv.sql"),
     },
     IngestObject {
         name: "stock_movements_mv",
         kind: IngestKind::View,
+        stream: "warehouse_kafka",
         source: include_str!("../sql/ingest/stock_movements_mv.sql"),
     },
 ];
 
+const GATE: &str = include_str!("../sql/ingest/gate.sql");
+
 const STATE: &str = include_str!("../sql/schema_state.sql");
 
-/// Which view reads from which Kafka table (re-creating a table re-creates its view).
-pub fn view_source(view: &str) -> Option<&'static str> {
-    match view {
-        "sales_mv" => Some("sales_kafka"),
-        "stock_movements_mv" => Some("warehouse_kafka"),
-        _ => None,
-    }
+/// The Kafka table that feeds `name`.
+pub fn stream_of(name: &str) -> Option<&'static str> {
+    INGEST.iter().find(|o| o.name == name).map(|o| o.stream)
 }
 
 /// Statements rendered for one server version.
@@ -188,6 +212,9 @@ pub struct Rendered {
     pub state: Vec<String>,
     pub migrations: Vec<(u32, &'static str, Vec<String>)>,
     pub ingest: Vec<(&'static str, IngestKind, String)>,
+    /// Per Kafka table, the statement that closes its gate; empty where views cascade.
+    pub gates: Vec<(&'static str, String)>,
+    pub features: Features,
 }
 
 pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered> {
@@ -222,6 +249,22 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
                 Ok((o.name, o.kind, s.remove(0)))
             })
             .collect::<Result<_>>()?,
+        gates: if features.cascading_views {
+            Vec::new()
+        } else {
+            INGEST
+                .iter()
+                .filter(|o| o.kind == IngestKind::KafkaTable)
+                .map(|o| {
+                    let mut v = values.clone();
+                    v.insert("kafka_table", o.name.to_string());
+                    let sql =
+                        template::render("gate.sql", GATE, &v, &flag).map_err(Error::Template)?;
+                    Ok((o.name, template::statements(&sql).remove(0)))
+                })
+                .collect::<Result<_>>()?
+        },
+        features,
     })
 }
 
@@ -269,6 +312,14 @@ mod tests {
         let old = script(&cfg, "18.16.1".parse().unwrap()).unwrap();
         let new = script(&cfg, "25.8".parse().unwrap()).unwrap();
         assert!(old.contains("toInt32(-1) AS kafka_partition"));
+        assert!(
+            old.contains("FROM shop.sales_kafka\nGROUP BY minute"),
+            "18.16 rollups read the stream"
+        );
+        assert!(
+            new.contains("FROM shop.sales\nGROUP BY minute"),
+            "current servers cascade"
+        );
         assert!(!old.contains("kafka_flush_interval_ms"));
         assert!(new.contains("toInt32(_partition) AS kafka_partition"));
         assert!(new.contains("kafka_flush_interval_ms = 500"));

@@ -35,7 +35,7 @@ async fn applying_twice_changes_nothing() {
     let cfg = config(&env);
     let first = apply(&env.clickhouse, &cfg).await.unwrap();
     assert_eq!(first.migrations_applied.len(), schema::MIGRATIONS.len());
-    assert_eq!(first.ingest_created.len(), 4);
+    assert_eq!(first.ingest_created.len(), schema::INGEST.len());
     #[derive(Deserialize, PartialEq, Debug)]
     struct T {
         name: String,
@@ -145,7 +145,7 @@ async fn a_new_broker_address_recreates_only_the_ingest_objects() {
     );
     let report = apply(&env.clickhouse, &cfg).await.unwrap();
     assert!(report.migrations_applied.is_empty());
-    assert_eq!(report.ingest_created.len(), 4);
+    assert_eq!(report.ingest_created.len(), schema::INGEST.len());
     assert!(status(&env.clickhouse, &cfg).await.unwrap().is_current());
     env.drop_database().await;
 }

@@ -1,4 +1,5 @@
 pub mod doctor;
 pub mod generate;
 pub mod schema;
+pub mod serve;
 pub mod up;

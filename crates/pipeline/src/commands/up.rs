@@ -1,10 +1,13 @@
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Args;
 use publish::RunLimits;
 
 use crate::commands::generate::{print_summary, stop_on_signal, EventArgs, TopicArgs};
 use crate::commands::schema::IngestArgs;
+use crate::commands::serve::{spawn, ServeArgs};
 use crate::config::Config;
 use crate::doctor::{report, run_checks, Options};
 
@@ -16,6 +19,8 @@ pub struct UpArgs {
     pub ingest: IngestArgs,
     #[command(flatten)]
     pub topics: TopicArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
     /// Do not generate events (consume and serve what others produce).
     #[arg(long)]
     pub no_generate: bool,
@@ -35,7 +40,6 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the checks above failed; fix them and run `pipeline up` again");
     }
     let applied = crate::commands::schema::apply(config, &args.ingest, &args.topics).await?;
-    let publisher = publish::Publisher::new(&config.kafka(), &config.topics())?;
     println!(
         "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created",
         applied.server,
@@ -43,15 +47,31 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         applied.ingest_created.len()
     );
     let stop = stop_on_signal();
+    let server_stop = Arc::new(AtomicBool::new(false));
+
     if args.no_generate {
-        println!("not generating; Ctrl-C stops");
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        let server = spawn(config, &args.serve, None, stop.clone());
+        println!(
+            "dashboard on http://{}/ · not generating · Ctrl-C stops",
+            args.serve.listen
+        );
+        server.await??;
         return Ok(ExitCode::SUCCESS);
     }
+
+    let publisher = publish::Publisher::new(&config.kafka(), &config.topics())?;
+    let running = Arc::new(AtomicBool::new(true));
+    let local = serve::LocalGenerator {
+        counters: (0..config.topics().len())
+            .map(|i| publisher.counters(i))
+            .collect(),
+        probe: publisher.probe(),
+        running: running.clone(),
+    };
+    let server = spawn(config, &args.serve, Some(local), server_stop.clone());
     println!(
-        "generating {} event(s)/s into {:?}; Ctrl-C stops",
+        "dashboard on http://{}/ · generating {} event(s)/s into {:?} · Ctrl-C stops",
+        args.serve.listen,
         args.events.rate,
         config.topics()
     );
@@ -61,10 +81,23 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         count: None,
         duration: None,
     };
-    let summary = tokio::task::spawn_blocking(move || {
-        publish::run(&mut generator, &publisher, &limits, &stop, &mut |_| {})
-    })
-    .await??;
+    let generation = tokio::task::spawn_blocking({
+        let stop = stop.clone();
+        move || publish::run(&mut generator, &publisher, &limits, &stop, &mut |_| {})
+    });
+    // A server that cannot start (port taken) ends the run instead of generating blind.
+    tokio::pin!(server);
+    let summary = tokio::select! {
+        s = generation => s??,
+        r = &mut server => {
+            stop.store(true, Ordering::Relaxed);
+            r??;
+            anyhow::bail!("the dashboard server stopped unexpectedly");
+        }
+    };
+    running.store(false, Ordering::Relaxed);
+    server_stop.store(true, Ordering::Relaxed);
+    server.await??;
     print_summary(&summary, false);
     Ok(if summary.failures() == 0 {
         ExitCode::SUCCESS

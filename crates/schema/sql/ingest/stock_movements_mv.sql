@@ -23,7 +23,7 @@ SELECT
 -- @endif
 -- @if kafka_partition_column
     toInt32(_partition) AS kafka_partition,
-    toInt64(toUnixTimestamp64Milli(_timestamp_ms)) AS kafka_timestamp_ms
+    toInt64(ifNull(toUnixTimestamp64Milli(_timestamp_ms), 0)) AS kafka_timestamp_ms
 -- @else
     toInt32(-1) AS kafka_partition,
     toInt64(0) AS kafka_timestamp_ms

@@ -1,0 +1,61 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Args;
+use serve::{FollowedTopic, LocalGenerator, ServeConfig};
+
+use crate::commands::generate::stop_on_signal;
+use crate::config::Config;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the dashboard and its API; loopback unless you mean to expose it.
+    #[arg(long, env = "PIPELINE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+}
+
+pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
+    let schema = config.schema();
+    let follow = |topic: &str, table: &str| FollowedTopic {
+        topic: topic.to_string(),
+        table: table.to_string(),
+        group: schema.group_for(topic),
+    };
+    ServeConfig {
+        listen: args.listen,
+        database: config.database.clone(),
+        topics: vec![
+            follow(&config.sales_topic, "sales"),
+            follow(&config.warehouse_topic, "stock_movements"),
+        ],
+        kafka: config.kafka(),
+    }
+}
+
+/// Resolves once `stop` is set.
+pub async fn stopped(stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts the server in the background; it stops when `stop` is set.
+pub fn spawn(
+    config: &Config,
+    args: &ServeArgs,
+    generator: Option<LocalGenerator>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let cfg = serve_config(config, args);
+    let ch = config.clickhouse();
+    tokio::spawn(serve::serve(cfg, ch, generator, stopped(stop)))
+}
+
+pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let stop = stop_on_signal();
+    println!("dashboard on http://{}/ (Ctrl-C stops)", args.listen);
+    spawn(config, &args, None, stop).await??;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,9 @@
+-- /api/sales: items and revenue per hour over the last 24 hours (the original's chart).
+SELECT
+    toUInt32(toStartOfHour(minute)) AS t,
+    toUInt64(sumMerge(items))       AS quantity,
+    toFloat64(sumMerge(revenue))    AS revenue
+FROM {{db}}.sales_by_minute
+WHERE minute >= toDateTime({{from}})
+GROUP BY t
+ORDER BY t

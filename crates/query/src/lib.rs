@@ -1,0 +1,407 @@
+//! The *query* stage: every question the dashboard asks, as `.sql` files in `sql/`. The SQL
+//! only ever receives numbers computed here and names checked by `clickhouse_http::ident`;
+//! nothing from a request reaches it except by choosing one of the fixed [`Range`]s.
+
+mod range;
+
+use std::collections::BTreeMap;
+
+use clickhouse_http::{ident, quote, template, Client, Error, Result};
+use serde::{Deserialize, Serialize};
+
+pub use range::Range;
+
+/// The page's view of ClickHouse: read-only, in one database.
+#[derive(Clone, Debug)]
+pub struct Queries {
+    client: Client,
+    db: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SalesHourly {
+    pub labels: Vec<String>,
+    pub quantity: Vec<u64>,
+    pub revenue: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StockTop {
+    pub products: Vec<String>,
+    pub incoming: Vec<u64>,
+    pub outgoing: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecentSale {
+    pub product_id: u32,
+    pub quantity: u32,
+    pub price: f64,
+    pub event_time: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Status {
+    pub tables_exist: bool,
+    pub existing_tables: Vec<String>,
+    pub sales_count: u64,
+    pub stock_count: u64,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Kpi<T> {
+    pub value: T,
+    pub previous: T,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Kpis {
+    pub revenue: Kpi<f64>,
+    pub orders: Kpi<u64>,
+    pub items: Kpi<u64>,
+    pub avg_ticket: Kpi<f64>,
+    pub unique_customers: Kpi<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Series {
+    pub t: Vec<u32>,
+    pub revenue: Vec<f64>,
+    pub orders: Vec<u64>,
+    pub items: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CategoryRevenue {
+    pub category: String,
+    pub revenue: f64,
+    pub orders: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MovementMix {
+    pub movement_type: String,
+    pub events: u64,
+    pub quantity: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StockLevel {
+    pub warehouse: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    pub supplied: u64,
+    pub relocated: u64,
+    pub written_off: u64,
+    pub level: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Overview {
+    pub range: Range,
+    pub bucket_seconds: u32,
+    pub from: u32,
+    pub to: u32,
+    pub kpis: Kpis,
+    pub series: Series,
+    pub revenue_by_category: Vec<CategoryRevenue>,
+    pub movement_mix: Vec<MovementMix>,
+    pub stock_levels: Vec<StockLevel>,
+}
+
+const TABLES: [&str; 2] = ["sales", "stock_movements"];
+
+impl Queries {
+    /// `client` should be read-only (see `readonly`); `db` is checked to be an identifier.
+    pub fn new(client: Client, db: &str) -> Result<Self> {
+        ident(db)?;
+        Ok(Queries {
+            client,
+            db: db.to_string(),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn sql(&self, name: &str, source: &str, extra: &[(&'static str, String)]) -> Result<String> {
+        let mut values = BTreeMap::from([("db", self.db.clone()), ("db_name", quote(&self.db))]);
+        values.extend(extra.iter().cloned());
+        template::render(name, source, &values, &|_| None).map_err(Error::Invalid)
+    }
+
+    async fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        source: &str,
+        extra: &[(&'static str, String)],
+    ) -> Result<Vec<T>> {
+        self.client.query(&self.sql(name, source, extra)?).await
+    }
+
+    pub async fn sales_hourly(&self, now: u32) -> Result<SalesHourly> {
+        #[derive(Deserialize)]
+        struct Row {
+            t: u32,
+            quantity: u64,
+            revenue: f64,
+        }
+        let first = (now / 3600) * 3600 - 23 * 3600;
+        let rows: Vec<Row> = self
+            .rows(
+                "sales_hourly",
+                include_str!("../sql/sales_hourly.sql"),
+                &[("from", first.to_string())],
+            )
+            .await?;
+        let mut out = SalesHourly {
+            labels: vec![],
+            quantity: vec![],
+            revenue: vec![],
+        };
+        for i in 0..24 {
+            let t = first + i * 3600;
+            let row = rows.iter().find(|r| r.t == t);
+            out.labels.push(local_hh_mm(t));
+            out.quantity.push(row.map_or(0, |r| r.quantity));
+            out.revenue.push(row.map_or(0.0, |r| round2(r.revenue)));
+        }
+        Ok(out)
+    }
+
+    pub async fn stock_top(&self, now: u32) -> Result<StockTop> {
+        #[derive(Deserialize)]
+        struct Row {
+            product_name: String,
+            incoming: u64,
+            outgoing: u64,
+        }
+        let from = now - 7 * 86_400;
+        let rows: Vec<Row> = self
+            .rows(
+                "stock_top",
+                include_str!("../sql/stock_top.sql"),
+                &[("from", from.to_string())],
+            )
+            .await?;
+        Ok(StockTop {
+            products: rows.iter().map(|r| r.product_name.clone()).collect(),
+            incoming: rows.iter().map(|r| r.incoming).collect(),
+            outgoing: rows.iter().map(|r| r.outgoing).collect(),
+        })
+    }
+
+    pub async fn recent_sales(&self) -> Result<Vec<RecentSale>> {
+        self.rows("recent_sales", include_str!("../sql/recent_sales.sql"), &[])
+            .await
+    }
+
+    /// Rows per target table, from part metadata.
+    pub async fn table_rows(&self) -> Result<BTreeMap<String, u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            table: String,
+            rows: u64,
+        }
+        let rows: Vec<Row> = self
+            .rows("table_rows", include_str!("../sql/table_rows.sql"), &[])
+            .await?;
+        let mut out: BTreeMap<String, u64> = TABLES.iter().map(|t| (t.to_string(), 0)).collect();
+        out.extend(rows.into_iter().map(|r| (r.table, r.rows)));
+        Ok(out)
+    }
+
+    pub async fn status(&self) -> Result<Status> {
+        #[derive(Deserialize)]
+        struct Row {
+            name: String,
+        }
+        let existing: Vec<String> = self
+            .rows::<Row>(
+                "existing_tables",
+                include_str!("../sql/existing_tables.sql"),
+                &[],
+            )
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| !n.starts_with("schema_"))
+            .collect();
+        let tables_exist = TABLES.iter().all(|t| existing.iter().any(|e| e == t));
+        let (sales_count, stock_count) = if tables_exist {
+            let rows = self.table_rows().await?;
+            (rows["sales"], rows["stock_movements"])
+        } else {
+            (0, 0)
+        };
+        let status = match (tables_exist, sales_count + stock_count) {
+            (false, _) => "error",
+            (true, 0) => "waiting_for_data",
+            _ => "ready",
+        };
+        Ok(Status {
+            tables_exist,
+            existing_tables: existing,
+            sales_count,
+            stock_count,
+            status,
+        })
+    }
+
+    pub async fn overview(&self, range: Range, now: u32) -> Result<Overview> {
+        let w = range.window(now);
+        let from = ("from", w.from.to_string());
+        #[derive(Deserialize)]
+        struct KpiRow {
+            current: u8,
+            orders: u64,
+            items: u64,
+            revenue: f64,
+            unique_customers: u64,
+        }
+        let kpi_rows: Vec<KpiRow> = self
+            .rows(
+                "kpis",
+                include_str!("../sql/kpis.sql"),
+                &[from.clone(), ("previous_from", w.previous_from.to_string())],
+            )
+            .await?;
+        let pick = |current: u8| kpi_rows.iter().find(|r| r.current == current);
+        let (cur, prev) = (pick(1), pick(0));
+        let kpi_u = |f: fn(&KpiRow) -> u64| Kpi {
+            value: cur.map_or(0, f),
+            previous: prev.map_or(0, f),
+        };
+        let revenue = Kpi {
+            value: round2(cur.map_or(0.0, |r| r.revenue)),
+            previous: round2(prev.map_or(0.0, |r| r.revenue)),
+        };
+        let orders = kpi_u(|r| r.orders);
+        let avg = |rev: f64, n: u64| if n == 0 { 0.0 } else { round2(rev / n as f64) };
+        let kpis = Kpis {
+            avg_ticket: Kpi {
+                value: avg(revenue.value, orders.value),
+                previous: avg(revenue.previous, orders.previous),
+            },
+            revenue,
+            orders,
+            items: kpi_u(|r| r.items),
+            unique_customers: kpi_u(|r| r.unique_customers),
+        };
+
+        #[derive(Deserialize)]
+        struct SeriesRow {
+            t: u32,
+            orders: u64,
+            items: u64,
+            revenue: f64,
+        }
+        let bucket_fn = if w.bucket == 3600 {
+            "toStartOfHour"
+        } else {
+            "toStartOfMinute"
+        };
+        let series_rows: Vec<SeriesRow> = self
+            .rows(
+                "series",
+                include_str!("../sql/series.sql"),
+                &[from.clone(), ("bucket", bucket_fn.to_string())],
+            )
+            .await?;
+        let mut series = Series::default();
+        let mut t = w.from - w.from % w.bucket;
+        while t <= w.to {
+            let row = series_rows.iter().find(|r| r.t == t);
+            series.t.push(t);
+            series.orders.push(row.map_or(0, |r| r.orders));
+            series.items.push(row.map_or(0, |r| r.items));
+            series.revenue.push(row.map_or(0.0, |r| round2(r.revenue)));
+            t += w.bucket;
+        }
+        let mut revenue_by_category: Vec<CategoryRevenue> = self
+            .rows(
+                "revenue_by_category",
+                include_str!("../sql/revenue_by_category.sql"),
+                &[from.clone()],
+            )
+            .await?;
+        for c in &mut revenue_by_category {
+            c.revenue = round2(c.revenue);
+        }
+        let movement_mix = self
+            .rows(
+                "movement_mix",
+                include_str!("../sql/movement_mix.sql"),
+                &[from],
+            )
+            .await?;
+        let stock_levels = self.stock_levels(false).await?;
+        Ok(Overview {
+            range,
+            bucket_seconds: w.bucket,
+            from: w.from,
+            to: w.to,
+            kpis,
+            series,
+            revenue_by_category,
+            movement_mix,
+            stock_levels,
+        })
+    }
+
+    /// Stock on hand per warehouse, or per warehouse and product.
+    pub async fn stock_levels(&self, by_product: bool) -> Result<Vec<StockLevel>> {
+        if by_product {
+            self.rows(
+                "stock_levels_by_product",
+                include_str!("../sql/stock_levels_by_product.sql"),
+                &[],
+            )
+            .await
+        } else {
+            self.rows("stock_levels", include_str!("../sql/stock_levels.sql"), &[])
+                .await
+        }
+    }
+
+    /// Which of `ids` (UUIDs from our own generator) are in `table` already.
+    pub async fn landed_event_ids(&self, table: &str, ids: &[String]) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            event_id: String,
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+        let rows: Vec<Row> = self
+            .rows(
+                "landed_event_ids",
+                include_str!("../sql/landed_event_ids.sql"),
+                &[
+                    ("table", ident(table)?.to_string()),
+                    ("ids", list.join(",")),
+                ],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| r.event_id).collect())
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// "HH:MM" of a Unix time in this machine's local time, as the original labels were.
+fn local_hh_mm(t: u32) -> String {
+    use chrono::TimeZone;
+    chrono::Local
+        .timestamp_opt(t as i64, 0)
+        .single()
+        .map(|d| d.format("%H:%M").to_string())
+        .unwrap_or_default()
+}

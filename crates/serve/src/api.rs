@@ -1,0 +1,383 @@
+//! Routes: the page, the original demo's API, the new overview/health endpoints, the SSE
+//! stream, `/healthz` and `/metrics`. Every query parameter is checked against a fixed list.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::Stream;
+use query::{Queries, Range};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::assets::ASSETS;
+use crate::health::HealthMonitor;
+
+#[derive(Clone)]
+pub struct AppState {
+    queries: Queries,
+    monitor: HealthMonitor,
+    /// Snapshots per range, shared by every open stream for up to a second.
+    snapshots: Arc<Mutex<HashMap<Range, (Instant, Arc<String>)>>>,
+}
+
+impl AppState {
+    pub fn new(queries: Queries, monitor: HealthMonitor) -> Self {
+        AppState {
+            queries,
+            monitor,
+            snapshots: Arc::default(),
+        }
+    }
+}
+
+/// An error answer: `{"error": "..."}` with a status.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<clickhouse_http::Error> for ApiError {
+    fn from(e: clickhouse_http::Error) -> Self {
+        let status = if e.is_unreachable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        tracing::warn!(error = %e, "dashboard query failed");
+        ApiError(status, e.to_string())
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// Rejects any parameter outside `allowed`.
+fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            if allowed.is_empty() {
+                format!("unknown parameter {k:?}: this endpoint takes none")
+            } else {
+                format!(
+                    "unknown parameter {k:?}: this endpoint takes {}",
+                    allowed.join(", ")
+                )
+            },
+        )),
+        None => Ok(()),
+    }
+}
+
+fn range_of(params: &HashMap<String, String>) -> Result<Range, ApiError> {
+    only(params, &["range"])?;
+    match params.get("range") {
+        None => Ok(Range::default()),
+        Some(r) => r.parse().map_err(|e| ApiError(StatusCode::BAD_REQUEST, e)),
+    }
+}
+
+fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/sales", get(sales))
+        .route("/api/stock", get(stock))
+        .route("/api/recent_sales", get(recent_sales))
+        .route("/api/status", get(status))
+        .route("/api/overview", get(overview))
+        .route("/api/stock_levels", get(stock_levels))
+        .route("/api/health", get(health))
+        .route("/api/stream", get(stream))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(asset)
+        .with_state(state)
+}
+
+async fn sales(State(s): State<AppState>, Query(p): Params) -> Result<impl IntoResponse, ApiError> {
+    only(&p, &[])?;
+    Ok(Json(s.queries.sales_hourly(now()).await?))
+}
+
+async fn stock(State(s): State<AppState>, Query(p): Params) -> Result<impl IntoResponse, ApiError> {
+    only(&p, &[])?;
+    Ok(Json(s.queries.stock_top(now()).await?))
+}
+
+async fn recent_sales(
+    State(s): State<AppState>,
+    Query(p): Params,
+) -> Result<impl IntoResponse, ApiError> {
+    only(&p, &[])?;
+    Ok(Json(s.queries.recent_sales().await?))
+}
+
+/// The original answered `status: "error"` rather than failing; so does this.
+async fn status(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
+    only(&p, &[])?;
+    Ok(match s.queries.status().await {
+        Ok(st) => Json(st).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"tables_exist": false, "existing_tables": [], "sales_count": 0,
+                "stock_count": 0, "status": "error", "error": e.to_string()}),
+            ),
+        )
+            .into_response(),
+    })
+}
+
+async fn overview(
+    State(s): State<AppState>,
+    Query(p): Params,
+) -> Result<impl IntoResponse, ApiError> {
+    let range = range_of(&p)?;
+    Ok(Json(s.queries.overview(range, now()).await?))
+}
+
+async fn stock_levels(
+    State(s): State<AppState>,
+    Query(p): Params,
+) -> Result<impl IntoResponse, ApiError> {
+    only(&p, &["by"])?;
+    let by_product = match p.get("by").map(String::as_str) {
+        None | Some("warehouse") => false,
+        Some("product") => true,
+        Some(other) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("by must be warehouse or product (got {other:?})"),
+            ))
+        }
+    };
+    Ok(Json(s.queries.stock_levels(by_product).await?))
+}
+
+async fn health(
+    State(s): State<AppState>,
+    Query(p): Params,
+) -> Result<impl IntoResponse, ApiError> {
+    only(&p, &[])?;
+    Ok(Json(s.monitor.latest()))
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.queries.client().ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("clickhouse: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Everything the page shows, as one JSON document. Parts read from ClickHouse are `null`
+/// when it fails, and `error` says why.
+async fn snapshot(s: &AppState, range: Range) -> Arc<String> {
+    if let Some((at, json)) = s.snapshots.lock().expect("cache lock").get(&range) {
+        if at.elapsed() < Duration::from_millis(900) {
+            return json.clone();
+        }
+    }
+    let t = now();
+    let q = &s.queries;
+    let (status, overview, sales, stock, recent) = tokio::join!(
+        q.status(),
+        q.overview(range, t),
+        q.sales_hourly(t),
+        q.stock_top(t),
+        q.recent_sales()
+    );
+    let mut error: Option<String> = None;
+    let mut part = |r: Result<Value, clickhouse_http::Error>| match r {
+        Ok(v) => v,
+        Err(e) => {
+            error.get_or_insert_with(|| e.to_string());
+            Value::Null
+        }
+    };
+    let doc = json!({
+        "at": t,
+        "range": range,
+        "status": part(to_json(status)),
+        "overview": part(to_json(overview)),
+        "sales": part(to_json(sales)),
+        "stock": part(to_json(stock)),
+        "recent_sales": part(to_json(recent)),
+        "health": serde_json::to_value(s.monitor.latest()).unwrap_or(Value::Null),
+        "error": error,
+    });
+    let json = Arc::new(doc.to_string());
+    s.snapshots
+        .lock()
+        .expect("cache lock")
+        .insert(range, (Instant::now(), json.clone()));
+    json
+}
+
+fn to_json<T: Serialize>(r: clickhouse_http::Result<T>) -> clickhouse_http::Result<Value> {
+    r.map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+}
+
+async fn stream(
+    State(s): State<AppState>,
+    Query(p): Params,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let range = range_of(&p)?;
+    let ticks = futures::stream::unfold((s, true), move |(s, first)| async move {
+        if !first {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let json = snapshot(&s, range).await;
+        Some((
+            Ok(Event::default().event("snapshot").data(json.as_str())),
+            (s, false),
+        ))
+    });
+    Ok(Sse::new(ticks).keep_alive(KeepAlive::default()))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let h = s.monitor.latest();
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in samples {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    let label = |k: &str, v: &str| {
+        format!(
+            "{{{k}=\"{}\"}}",
+            v.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    };
+    metric(
+        "pipeline_clickhouse_up",
+        "1 when ClickHouse answers.",
+        "gauge",
+        vec![(String::new(), h.clickhouse.ok as u8 as f64)],
+    );
+    metric(
+        "pipeline_broker_up",
+        "1 when the Kafka broker answers.",
+        "gauge",
+        vec![(String::new(), h.broker.ok as u8 as f64)],
+    );
+    metric(
+        "pipeline_table_rows",
+        "Rows in each target table.",
+        "gauge",
+        h.topics
+            .iter()
+            .filter_map(|t| t.rows.map(|r| (label("table", &t.table), r as f64)))
+            .collect(),
+    );
+    metric(
+        "pipeline_topic_end_offset",
+        "Sum of the topic's partition end offsets (messages ever produced).",
+        "counter",
+        h.topics
+            .iter()
+            .filter_map(|t| {
+                t.broker_end_offset
+                    .map(|r| (label("topic", &t.topic), r as f64))
+            })
+            .collect(),
+    );
+    metric(
+        "pipeline_consumer_lag",
+        "Messages on the topic not yet committed by ClickHouse's consumer group.",
+        "gauge",
+        h.topics
+            .iter()
+            .filter_map(|t| t.lag.map(|r| (label("topic", &t.topic), r as f64)))
+            .collect(),
+    );
+    let mut latency = Vec::new();
+    if let Some(v) = h.latency_ms.p50 {
+        latency.push(("{quantile=\"0.5\"}".to_string(), v as f64 / 1000.0));
+    }
+    if let Some(v) = h.latency_ms.p95 {
+        latency.push(("{quantile=\"0.95\"}".to_string(), v as f64 / 1000.0));
+    }
+    metric(
+        "pipeline_produce_to_queryable_seconds",
+        "Broker acknowledgement to visible in ClickHouse.",
+        "gauge",
+        latency,
+    );
+    if let Some(g) = &h.generator {
+        metric(
+            "pipeline_generator_events_total",
+            "Events the broker acknowledged.",
+            "counter",
+            vec![(String::new(), g.events as f64)],
+        );
+        metric(
+            "pipeline_generator_failures_total",
+            "Events whose delivery failed.",
+            "counter",
+            vec![(String::new(), g.failures as f64)],
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+async fn asset(uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/favicon.ico" {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    match ASSETS
+        .iter()
+        .find(|a| a.path == path || (a.path == "/" && path == "/index.html"))
+    {
+        Some(a) => {
+            let mut r = a.body.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(a.content_type),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+                ),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            r
+        }
+        None => ApiError(StatusCode::NOT_FOUND, format!("no such page: {path}")).into_response(),
+    }
+}

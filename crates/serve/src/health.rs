@@ -1,0 +1,340 @@
+//! The pipeline's own health, measured once a second in the background: rows landed per
+//! table, what the broker holds per topic, the ClickHouse consumer group's lag, and the
+//! produce → queryable latency of probe events from the local generator.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use publish::KafkaSettings;
+use query::Queries;
+use serde::Serialize;
+
+use crate::{FollowedTopic, LocalGenerator};
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ServiceHealth {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicHealth {
+    pub topic: String,
+    pub table: String,
+    pub produced_per_s: Option<f64>,
+    pub landed_per_s: Option<f64>,
+    pub rows: Option<u64>,
+    pub broker_end_offset: Option<i64>,
+    pub lag: Option<i64>,
+    /// Counted once the dead-letter table exists; `null` until then.
+    pub dead_letters: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Latency {
+    pub p50: Option<u64>,
+    pub p95: Option<u64>,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratorHealth {
+    pub running: bool,
+    pub events: u64,
+    pub failures: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct HealthSnapshot {
+    pub clickhouse: ServiceHealth,
+    pub broker: ServiceHealth,
+    pub topics: Vec<TopicHealth>,
+    pub latency_ms: Latency,
+    pub generator: Option<GeneratorHealth>,
+}
+
+#[derive(Clone)]
+pub struct HealthMonitor {
+    latest: Arc<RwLock<HealthSnapshot>>,
+}
+
+impl HealthMonitor {
+    pub fn start(
+        queries: Queries,
+        kafka: KafkaSettings,
+        topics: Vec<FollowedTopic>,
+        generator: Option<LocalGenerator>,
+    ) -> Self {
+        let latest = Arc::new(RwLock::new(HealthSnapshot::default()));
+        let monitor = HealthMonitor {
+            latest: latest.clone(),
+        };
+        let mut state = MonitorState {
+            queries,
+            kafka,
+            topics,
+            generator,
+            history: VecDeque::new(),
+            pending_probes: Vec::new(),
+            latencies: VecDeque::new(),
+            version: None,
+        };
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let snapshot = state.measure().await;
+                *latest.write().expect("health lock") = snapshot;
+                // Stop when nobody holds the monitor any more (the server has shut down).
+                if Arc::strong_count(&latest) == 1 {
+                    break;
+                }
+            }
+        });
+        monitor
+    }
+
+    pub fn latest(&self) -> HealthSnapshot {
+        self.latest.read().expect("health lock").clone()
+    }
+}
+
+/// One measurement kept for rates: rows per table and end offsets per topic.
+struct Sample {
+    at: Instant,
+    rows: HashMap<String, u64>,
+    ends: HashMap<String, i64>,
+}
+
+struct MonitorState {
+    queries: Queries,
+    kafka: KafkaSettings,
+    topics: Vec<FollowedTopic>,
+    generator: Option<LocalGenerator>,
+    history: VecDeque<Sample>,
+    pending_probes: Vec<(usize, String, SystemTime)>,
+    latencies: VecDeque<u64>,
+    version: Option<String>,
+}
+
+/// Rates are averaged over this window.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+const KEEP_LATENCIES: usize = 600;
+
+impl MonitorState {
+    async fn measure(&mut self) -> HealthSnapshot {
+        let now = Instant::now();
+        let mut snapshot = HealthSnapshot::default();
+
+        let rows = match self.queries.table_rows().await {
+            Ok(rows) => {
+                if self.version.is_none() {
+                    self.version = self
+                        .queries
+                        .client()
+                        .version()
+                        .await
+                        .ok()
+                        .map(|v| v.to_string());
+                }
+                snapshot.clickhouse = ServiceHealth {
+                    ok: true,
+                    version: self.version.clone(),
+                    error: None,
+                };
+                Some(rows)
+            }
+            Err(e) => {
+                self.version = None;
+                snapshot.clickhouse = ServiceHealth {
+                    ok: false,
+                    version: None,
+                    error: Some(e.to_string()),
+                };
+                None
+            }
+        };
+
+        let broker = self.broker_figures().await;
+        match &broker {
+            Ok(_) => {
+                snapshot.broker = ServiceHealth {
+                    ok: true,
+                    version: None,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                snapshot.broker = ServiceHealth {
+                    ok: false,
+                    version: None,
+                    error: Some(e.clone()),
+                }
+            }
+        }
+
+        let current = Sample {
+            at: now,
+            rows: rows
+                .clone()
+                .map(|r| r.into_iter().collect())
+                .unwrap_or_default(),
+            ends: broker
+                .as_ref()
+                .map(|b| b.iter().map(|(t, (end, _))| (t.clone(), *end)).collect())
+                .unwrap_or_default(),
+        };
+        while self
+            .history
+            .front()
+            .is_some_and(|s| now.duration_since(s.at) > RATE_WINDOW)
+        {
+            self.history.pop_front();
+        }
+        let oldest = self.history.front();
+        let rate =
+            |new: Option<f64>, old: Option<f64>, since: Option<Instant>| match (new, old, since) {
+                (Some(n), Some(o), Some(t))
+                    if now.duration_since(t) > Duration::from_millis(500) =>
+                {
+                    Some(
+                        ((n - o).max(0.0) / now.duration_since(t).as_secs_f64() * 100.0).round()
+                            / 100.0,
+                    )
+                }
+                _ => None,
+            };
+        for t in &self.topics {
+            let row_now = current.rows.get(&t.table).copied();
+            let end_now = current.ends.get(&t.topic).copied();
+            let lag = broker
+                .as_ref()
+                .ok()
+                .and_then(|b| b.get(&t.topic))
+                .and_then(|(_, lag)| *lag);
+            snapshot.topics.push(TopicHealth {
+                topic: t.topic.clone(),
+                table: t.table.clone(),
+                produced_per_s: rate(
+                    end_now.map(|v| v as f64),
+                    oldest.and_then(|o| o.ends.get(&t.topic)).map(|v| *v as f64),
+                    oldest.map(|o| o.at),
+                ),
+                landed_per_s: rate(
+                    row_now.map(|v| v as f64),
+                    oldest.and_then(|o| o.rows.get(&t.table)).map(|v| *v as f64),
+                    oldest.map(|o| o.at),
+                ),
+                rows: row_now,
+                broker_end_offset: end_now,
+                lag,
+                dead_letters: None,
+            });
+        }
+        self.history.push_back(current);
+
+        if let Some(g) = self.generator.clone() {
+            let ledgers: Vec<_> = g.counters.iter().map(|c| c.ledger()).collect();
+            snapshot.generator = Some(GeneratorHealth {
+                running: g.running.load(Relaxed),
+                events: ledgers.iter().map(|l| l.events).sum(),
+                failures: ledgers.iter().map(|l| l.failed).sum(),
+            });
+            if snapshot.clickhouse.ok {
+                self.measure_latency(&g).await;
+            }
+        }
+        snapshot.latency_ms = self.latency();
+        snapshot
+    }
+
+    /// Per topic: the sum of partition end offsets, and the consumer group's lag.
+    async fn broker_figures(&self) -> Result<HashMap<String, (i64, Option<i64>)>, String> {
+        let kafka = self.kafka.clone();
+        let topics = self.topics.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(2);
+            let mut out = HashMap::new();
+            for t in &topics {
+                let parts = publish::partition_offsets(&kafka, &t.topic, timeout)
+                    .map_err(|e| e.to_string())?;
+                let end: i64 = parts.iter().map(|p| p.high).sum();
+                let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
+                let lag = publish::committed_offsets(&kafka, &t.group, &t.topic, &ids, timeout)
+                    .ok()
+                    .map(|committed| {
+                        parts
+                            .iter()
+                            .zip(committed)
+                            .map(|(p, (_, c))| p.high - c.unwrap_or(p.low).max(p.low))
+                            .sum::<i64>()
+                    });
+                out.insert(t.topic.clone(), (end, lag));
+            }
+            Ok(out)
+        });
+        match tokio::time::timeout(Duration::from_secs(5), work).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the broker did not answer within 5 s".into()),
+        }
+    }
+
+    /// Looks for the generator's probe events in ClickHouse; each one found gives a latency
+    /// from its acknowledgement by the broker to its first sighting in the table.
+    async fn measure_latency(&mut self, g: &LocalGenerator) {
+        self.pending_probes.extend(g.probe.take());
+        let now = SystemTime::now();
+        // A probe not seen within two minutes is dropped from the latency figures; the audit,
+        // not this panel, is what counts missing events.
+        self.pending_probes.retain(|(_, _, at)| {
+            now.duration_since(*at).unwrap_or_default() < Duration::from_secs(120)
+        });
+        for (i, t) in self.topics.iter().enumerate() {
+            let ids: Vec<String> = self
+                .pending_probes
+                .iter()
+                .filter(|(topic, _, _)| *topic == i)
+                .map(|(_, id, _)| id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let Ok(found) = self.queries.landed_event_ids(&t.table, &ids).await else {
+                continue;
+            };
+            let seen_at = SystemTime::now();
+            self.pending_probes.retain(|(topic, id, at)| {
+                if *topic == i && found.contains(id) {
+                    let ms = seen_at.duration_since(*at).unwrap_or_default().as_millis() as u64;
+                    self.latencies.push_back(ms);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        while self.latencies.len() > KEEP_LATENCIES {
+            self.latencies.pop_front();
+        }
+    }
+
+    fn latency(&self) -> Latency {
+        if self.latencies.is_empty() {
+            return Latency::default();
+        }
+        let mut v: Vec<u64> = self.latencies.iter().copied().collect();
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+        Latency {
+            p50: Some(at(0.5)),
+            p95: Some(at(0.95)),
+            samples: v.len(),
+        }
+    }
+}

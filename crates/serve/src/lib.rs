@@ -1,0 +1,81 @@
+//! The *serve* stage: an HTTP server with the dashboard page (embedded, nothing from a CDN),
+//! the original demo's JSON API, the new overview and health endpoints, and a Server-Sent
+//! Events stream that pushes a full snapshot every second.
+
+mod api;
+mod assets;
+mod health;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use publish::{KafkaSettings, LatencyProbe, TopicCounters};
+
+pub use api::router;
+pub use health::{HealthMonitor, HealthSnapshot};
+
+/// One topic as the health panel follows it: the topic, the table it lands in, and the
+/// ClickHouse consumer group that reads it.
+#[derive(Debug, Clone)]
+pub struct FollowedTopic {
+    pub topic: String,
+    pub table: String,
+    pub group: String,
+}
+
+/// The generator running in this process (under `pipeline up`), if any.
+#[derive(Clone)]
+pub struct LocalGenerator {
+    pub counters: Vec<Arc<TopicCounters>>,
+    pub probe: Arc<LatencyProbe>,
+    pub running: Arc<AtomicBool>,
+}
+
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database: String,
+    pub topics: Vec<FollowedTopic>,
+    pub kafka: KafkaSettings,
+}
+
+/// Binds and serves until `shutdown` resolves. A port in use is an error naming it.
+pub async fn serve(
+    config: ServeConfig,
+    clickhouse: clickhouse_http::Client,
+    generator: Option<LocalGenerator>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+        })?;
+    let app = build(config, clickhouse, generator)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The router with its state and the health monitor started.
+pub fn build(
+    config: ServeConfig,
+    clickhouse: clickhouse_http::Client,
+    generator: Option<LocalGenerator>,
+) -> Result<axum::Router, std::io::Error> {
+    // The page only reads: every query runs with readonly=2 (reads, and settings changes
+    // such as output formats; no writes, no DDL).
+    let reader = clickhouse
+        .with_setting("readonly", 2)
+        .with_database(&config.database);
+    let queries = query::Queries::new(reader, &config.database)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let monitor = HealthMonitor::start(
+        queries.clone(),
+        config.kafka.clone(),
+        config.topics.clone(),
+        generator,
+    );
+    Ok(router(api::AppState::new(queries, monitor)))
+}
