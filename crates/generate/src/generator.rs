@@ -44,6 +44,9 @@ pub struct Generator {
     catalogue: Catalogue,
     customers: Vec<Uuid>,
     sales_share: f64,
+    /// Units on hand per (warehouse, product) in this run, so relocations and write-offs
+    /// never move more than a warehouse holds and stock levels stay realistic.
+    on_hand: Vec<u32>,
 }
 
 fn uuid_from(rng: &mut ChaCha8Rng) -> Uuid {
@@ -70,6 +73,7 @@ impl Generator {
             catalogue: Catalogue::new(config.locale),
             customers,
             sales_share: config.sales_share,
+            on_hand: vec![0; crate::WAREHOUSE_COUNT * crate::PRODUCT_COUNT],
         })
     }
 
@@ -138,13 +142,26 @@ impl Generator {
     fn movement(&mut self, at: EventTime) -> StockMovementEvent {
         let index = self.product_index();
         let product = self.catalogue.products[index].clone();
-        let movement_type = match self.rng.random_range(0..10u8) {
+        let w = self.rng.random_range(0..self.catalogue.warehouses.len());
+        let slot = &mut self.on_hand[w * crate::PRODUCT_COUNT + index];
+        let mut movement_type = match self.rng.random_range(0..10u8) {
             0..=4 => MovementType::Supply,
             5..=7 => MovementType::Relocation,
             _ => MovementType::WriteOff,
         };
+        let mut quantity = self.rng.random_range(1..=100);
+        if movement_type != MovementType::Supply {
+            if *slot == 0 {
+                movement_type = MovementType::Supply; // nothing to move out: restock instead
+            } else {
+                quantity = quantity.min(*slot);
+            }
+        }
+        match movement_type {
+            MovementType::Supply => *slot += quantity,
+            _ => *slot -= quantity,
+        }
         let c = &self.catalogue;
-        let warehouse = c.warehouses[self.rng.random_range(0..c.warehouses.len())];
         let source = c.suppliers[self.rng.random_range(0..c.suppliers.len())];
         let responsible = c.staff[self.rng.random_range(0..c.staff.len())];
         StockMovementEvent {
@@ -154,8 +171,8 @@ impl Generator {
             product_id: product.id,
             product_name: product.name,
             category: product.category,
-            warehouse,
-            quantity: self.rng.random_range(1..=100),
+            warehouse: c.warehouses[w],
+            quantity,
             movement_type,
             source,
             responsible,
@@ -233,6 +250,35 @@ mod tests {
         }
         let share = sales as f64 / n as f64;
         assert!((0.68..0.72).contains(&share), "sales share {share}");
+    }
+
+    #[test]
+    fn stock_never_goes_negative() {
+        let cfg = GeneratorConfig {
+            seed: Some(3),
+            sales_share: 0.0,
+            ..Default::default()
+        };
+        let mut g = Generator::new(&cfg).unwrap();
+        let mut level = std::collections::HashMap::new();
+        for _ in 0..20_000 {
+            let Event::StockMovement(m) = g.next_event(at()) else {
+                unreachable!()
+            };
+            let l: &mut i64 = level.entry((m.warehouse, m.product_id)).or_default();
+            *l += if m.movement_type == MovementType::Supply {
+                1
+            } else {
+                -1
+            } * m.quantity as i64;
+            assert!(
+                *l >= 0,
+                "{} has {} of product {}",
+                m.warehouse,
+                l,
+                m.product_id
+            );
+        }
     }
 
     #[test]

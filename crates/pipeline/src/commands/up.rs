@@ -39,7 +39,12 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     if !report(&checks) {
         anyhow::bail!("the checks above failed; fix them and run `pipeline up` again");
     }
-    let applied = crate::commands::schema::apply(config, &args.ingest, &args.topics).await?;
+    let ingest = if args.no_generate {
+        args.ingest.clone()
+    } else {
+        args.ingest.clone().sized_for_rate(args.events.rate)
+    };
+    let applied = crate::commands::schema::apply(config, &ingest, &args.topics).await?;
     println!(
         "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created",
         applied.server,
