@@ -22,6 +22,7 @@ ensure_rust_build_deps() {
     command -v make >/dev/null || missing+=(make)
     [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v curl >/dev/null || missing+=(curl)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
@@ -37,4 +38,22 @@ ensure_chdb_python() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
     cp "$req" "$venv/requirements.txt"
+}
+
+# The browser test drives Debian's Chromium over the DevTools protocol with Node's own
+# WebSocket (no npm packages).
+ensure_browser() {
+    local missing=()
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v node >/dev/null || missing+=(nodejs)
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
+# Test databases are named t_<test>_<pid>_…; a run that died leaves its Kafka tables
+# consuming. Drop what earlier runs left before starting.
+drop_stale_test_databases() {
+    local url=${CLICKHOUSE_URL:-http://127.0.0.1:8123} db
+    for db in $(curl -sf "$url/" --data-binary "SELECT name FROM system.databases WHERE startsWith(name, 't_')"); do
+        curl -sf "$url/" --data-binary "DROP DATABASE IF EXISTS \`$db\`" >/dev/null || true
+    done
 }

@@ -172,3 +172,70 @@ impl Config {
         [&self.sales_topic, &self.warehouse_topic]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: super::CommonArgs,
+    }
+
+    fn resolve(args: &[&str]) -> anyhow::Result<super::Config> {
+        Cli::try_parse_from(std::iter::once("pipeline").chain(args.iter().copied()))?
+            .common
+            .resolve()
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        let dir = std::env::temp_dir().join(format!("pipeline-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("p.toml");
+        std::fs::write(
+            &file,
+            "kafka_brokers = \"file:1\"\ndatabase = \"from_file\"\nsales_topic = \"file_sales\"\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        // Only this test sets this variable.
+        std::env::set_var("WAREHOUSE_TOPIC", "env_wh");
+        let c = resolve(&[
+            "--config",
+            f,
+            "--kafka-brokers",
+            "flag:1",
+            "--warehouse-topic",
+            "flag_wh",
+        ])
+        .unwrap();
+        assert_eq!(c.kafka_brokers, "flag:1", "flag over file");
+        assert_eq!(
+            c.clickhouse_kafka_brokers, "flag:1",
+            "follows --kafka-brokers"
+        );
+        assert_eq!(c.warehouse_topic, "flag_wh", "flag over env");
+        let c = resolve(&["--config", f]).unwrap();
+        assert_eq!(c.kafka_brokers, "file:1", "file over default");
+        assert_eq!(c.database, "from_file");
+        assert_eq!(c.warehouse_topic, "env_wh", "env over default");
+        assert_eq!(c.sales_topic, "file_sales");
+        assert_eq!(c.clickhouse_url, super::DEFAULT_CLICKHOUSE_URL, "default");
+        std::env::remove_var("WAREHOUSE_TOPIC");
+
+        std::fs::write(&file, "no_such_option = 1\n").unwrap();
+        let e = resolve(&["--config", f]).unwrap_err();
+        assert!(format!("{e:#}").contains("no_such_option"), "{e:#}");
+        assert!(resolve(&["--clickhouse-url", "ftp://x"]).is_err());
+        assert!(resolve(&["--database", "a-b"]).is_err());
+    }
+
+    #[test]
+    fn the_password_is_never_printed() {
+        let c = resolve(&["--clickhouse-password", "s3cret"]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!format!("{:?}", c.clickhouse()).contains("s3cret"));
+    }
+}
