@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use publish::KafkaSettings;
+use publish::{KafkaSettings, LatencyProbe};
 use query::Queries;
 use serde::Serialize;
 
@@ -70,6 +70,24 @@ impl HealthMonitor {
         generator: Option<LocalGenerator>,
     ) -> Self {
         let latest = Arc::new(RwLock::new(HealthSnapshot::default()));
+        let latencies = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(g) = &generator {
+            let mut probes = ProbeTracker {
+                queries: queries.clone(),
+                tables: topics.iter().map(|t| t.table.clone()).collect(),
+                pending: Vec::new(),
+                latencies: latencies.clone(),
+            };
+            let (probe, alive) = (g.probe.clone(), Arc::downgrade(&latest));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(ProbeTracker::EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while alive.strong_count() > 0 {
+                    tick.tick().await;
+                    probes.look(&probe).await;
+                }
+            });
+        }
         let monitor = HealthMonitor {
             latest: latest.clone(),
         };
@@ -79,8 +97,7 @@ impl HealthMonitor {
             topics,
             generator,
             history: VecDeque::new(),
-            pending_probes: Vec::new(),
-            latencies: VecDeque::new(),
+            latencies: latencies.clone(),
             version: None,
         };
         tokio::spawn(async move {
@@ -117,8 +134,7 @@ struct MonitorState {
     topics: Vec<FollowedTopic>,
     generator: Option<LocalGenerator>,
     history: VecDeque<Sample>,
-    pending_probes: Vec<(usize, String, SystemTime)>,
-    latencies: VecDeque<u64>,
+    latencies: Arc<Mutex<VecDeque<u64>>>,
     version: Option<String>,
 }
 
@@ -245,9 +261,6 @@ impl MonitorState {
                 events: ledgers.iter().map(|l| l.events).sum(),
                 failures: ledgers.iter().map(|l| l.failed).sum(),
             });
-            if snapshot.clickhouse.ok {
-                self.measure_latency(&g).await;
-            }
         }
         snapshot.latency_ms = self.latency();
         snapshot
@@ -285,56 +298,76 @@ impl MonitorState {
         }
     }
 
-    /// Looks for the generator's probe events in ClickHouse; each one found gives a latency
-    /// from its acknowledgement by the broker to its first sighting in the table.
-    async fn measure_latency(&mut self, g: &LocalGenerator) {
-        self.pending_probes.extend(g.probe.take());
-        let now = SystemTime::now();
-        // A probe not seen within two minutes is dropped from the latency figures; the audit,
-        // not this panel, is what counts missing events.
-        self.pending_probes.retain(|(_, _, at)| {
-            now.duration_since(*at).unwrap_or_default() < Duration::from_secs(120)
-        });
-        for (i, t) in self.topics.iter().enumerate() {
-            let ids: Vec<String> = self
-                .pending_probes
-                .iter()
-                .filter(|(topic, _, _)| *topic == i)
-                .map(|(_, id, _)| id.clone())
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let Ok(found) = self.queries.landed_event_ids(&t.table, &ids).await else {
-                continue;
-            };
-            let seen_at = SystemTime::now();
-            self.pending_probes.retain(|(topic, id, at)| {
-                if *topic == i && found.contains(id) {
-                    let ms = seen_at.duration_since(*at).unwrap_or_default().as_millis() as u64;
-                    self.latencies.push_back(ms);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        while self.latencies.len() > KEEP_LATENCIES {
-            self.latencies.pop_front();
-        }
-    }
-
     fn latency(&self) -> Latency {
-        if self.latencies.is_empty() {
+        let mut v: Vec<u64> = self
+            .latencies
+            .lock()
+            .expect("latency lock")
+            .iter()
+            .copied()
+            .collect();
+        if v.is_empty() {
             return Latency::default();
         }
-        let mut v: Vec<u64> = self.latencies.iter().copied().collect();
         v.sort_unstable();
         let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
         Latency {
             p50: Some(at(0.5)),
             p95: Some(at(0.95)),
             samples: v.len(),
+        }
+    }
+}
+
+/// Looks for the generator's probe events in ClickHouse several times a second; each one
+/// found gives a latency from its acknowledgement by the broker to its first sighting.
+struct ProbeTracker {
+    queries: Queries,
+    /// Target table per topic index of the publisher.
+    tables: Vec<String>,
+    pending: Vec<(usize, String, SystemTime)>,
+    latencies: Arc<Mutex<VecDeque<u64>>>,
+}
+
+impl ProbeTracker {
+    const EVERY: Duration = Duration::from_millis(250);
+
+    async fn look(&mut self, probe: &LatencyProbe) {
+        self.pending.extend(probe.take());
+        let now = SystemTime::now();
+        // A probe not seen within two minutes leaves the latency figures; counting missing
+        // events is the audit's job, not this panel's.
+        self.pending.retain(|(_, _, at)| {
+            now.duration_since(*at).unwrap_or_default() < Duration::from_secs(120)
+        });
+        for (i, table) in self.tables.iter().enumerate() {
+            let ids: Vec<String> = self
+                .pending
+                .iter()
+                .filter(|(t, _, _)| *t == i)
+                .map(|(_, id, _)| id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let Ok(found) = self.queries.landed_event_ids(table, &ids).await else {
+                continue;
+            };
+            let seen_at = SystemTime::now();
+            let mut latencies = self.latencies.lock().expect("latency lock");
+            self.pending.retain(|(t, id, at)| {
+                if *t == i && found.contains(id) {
+                    latencies.push_back(
+                        seen_at.duration_since(*at).unwrap_or_default().as_millis() as u64,
+                    );
+                    false
+                } else {
+                    true
+                }
+            });
+            while latencies.len() > KEEP_LATENCIES {
+                latencies.pop_front();
+            }
         }
     }
 }
