@@ -4,6 +4,7 @@
 
 mod api;
 mod assets;
+mod auth;
 mod health;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     pub database: String,
     pub topics: Vec<FollowedTopic>,
     pub kafka: KafkaSettings,
+    /// When set, the page and API answer only requests that present it.
+    pub auth_token: Option<String>,
 }
 
 /// Binds and serves until `shutdown` resolves. A port in use is an error naming it.
@@ -77,5 +80,12 @@ pub fn build(
         config.topics.clone(),
         generator,
     );
-    Ok(router(api::AppState::new(queries, monitor)))
+    let app = router(api::AppState::new(queries, monitor));
+    Ok(match config.auth_token.filter(|t| !t.is_empty()) {
+        Some(t) => app.layer(axum::middleware::from_fn_with_state(
+            auth::Token(t.into()),
+            auth::require,
+        )),
+        None => app,
+    })
 }

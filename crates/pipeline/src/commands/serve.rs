@@ -14,6 +14,9 @@ pub struct ServeArgs {
     /// Address of the dashboard and its API; loopback unless you mean to expose it.
     #[arg(long, env = "PIPELINE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+    /// Require this token for the page and API (open once as /?token=…); none by default.
+    #[arg(long, env = "PIPELINE_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
 }
 
 pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
@@ -31,6 +34,7 @@ pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
             follow(&config.warehouse_topic, "stock_movements"),
         ],
         kafka: config.kafka(),
+        auth_token: args.auth_token.clone(),
     }
 }
 
