@@ -1,0 +1,866 @@
+//! The dashboard's HTTP API (`pipeline serve`) against the real broker and ClickHouse, with
+//! known data: seeded events go through Kafka, and every figure the API answers is checked
+//! against what the same seed rebuilds here, exactly (money to the cent). Then bad input,
+//! and a ClickHouse that does not answer.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::pipeline_ok;
+use generate::{Event, EventTime, Generator, GeneratorConfig, SaleEvent, StockMovementEvent};
+use serde::Deserialize;
+use serde_json::Value;
+use testkit::{wait_for, TestEnv};
+
+const N: u64 = 3000;
+const SEED: u64 = 20_251_125;
+
+// ---------------------------------------------------------------------------- the server
+
+/// `pipeline serve` on a free loopback port; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+impl Server {
+    /// Starts `pipeline <args> serve` and waits until it answers HTTP.
+    async fn start(args: Vec<String>) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(&args)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("PIPELINE_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the pipeline binary starts");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("pipeline serve exited before answering: {status}");
+            }
+            // The favicon is answered without asking ClickHouse.
+            if server.get("/favicon.ico").await.0 == 204 {
+                return server;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "pipeline serve did not answer on {} within 20 s",
+                server.base
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Status and body; a connection failure is status 0.
+    async fn get(&self, path: &str) -> (u16, String) {
+        match self.http.get(format!("{}{path}", self.base)).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// A JSON answer with the given status.
+    async fn json(&self, path: &str, status: u16) -> Value {
+        let (got, body) = self.get(path).await;
+        assert_eq!(got, status, "GET {path} answered {got}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// The first `snapshot` event of `/api/stream?range=...`.
+    async fn first_snapshot(&self, range: &str) -> Value {
+        let path = format!("/api/stream?range={range}");
+        let read = async {
+            let mut r = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("the stream answers");
+            assert_eq!(r.status().as_u16(), 200, "GET {path}");
+            let ct = r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(ct.starts_with("text/event-stream"), "content type {ct}");
+            let mut buf = String::new();
+            loop {
+                let chunk = r.chunk().await.expect("stream chunk").expect("stream open");
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    let mut event = None;
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event:") {
+                            event = Some(v.trim().to_string());
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                        }
+                    }
+                    if event.as_deref() == Some("snapshot") {
+                        return serde_json::from_str::<Value>(&data)
+                            .unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {data}"));
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(15), read)
+            .await
+            .unwrap_or_else(|_| panic!("no snapshot event on {path} within 15 s"))
+    }
+}
+
+// ---------------------------------------------------------------------------- expected data
+
+/// What `pipeline generate --seed` produced, rebuilt (timestamps aside).
+struct Produced {
+    sales: Vec<SaleEvent>,
+    moves: Vec<StockMovementEvent>,
+}
+
+fn produced(seed: u64, n: u64) -> Produced {
+    let mut gen = Generator::new(&GeneratorConfig {
+        seed: Some(seed),
+        ..Default::default()
+    })
+    .unwrap();
+    let at = EventTime(*b"2026-01-01 00:00:00");
+    let mut p = Produced {
+        sales: Vec::new(),
+        moves: Vec::new(),
+    };
+    for _ in 0..n {
+        match gen.next_event(at) {
+            Event::Sale(s) => p.sales.push(s),
+            Event::StockMovement(m) => p.moves.push(m),
+        }
+    }
+    p
+}
+
+impl Produced {
+    fn revenue_cents(&self) -> i64 {
+        self.sales.iter().map(|s| s.total.0).sum()
+    }
+    fn items(&self) -> u64 {
+        self.sales.iter().map(|s| s.quantity as u64).sum()
+    }
+    fn customers(&self) -> u64 {
+        self.sales
+            .iter()
+            .map(|s| s.customer_id)
+            .collect::<BTreeSet<_>>()
+            .len() as u64
+    }
+    fn move_quantity(&self) -> u64 {
+        self.moves.iter().map(|m| m.quantity as u64).sum()
+    }
+    /// Revenue per order in cents, halves rounded up, computed exactly.
+    fn avg_ticket_cents(&self) -> i64 {
+        let (c, n) = (self.revenue_cents(), self.sales.len() as i64);
+        (2 * c + n) / (2 * n)
+    }
+    /// (category, revenue cents, orders), by revenue descending then category.
+    fn by_category(&self) -> Vec<(String, i64, u64)> {
+        let mut m: BTreeMap<&str, (i64, u64)> = BTreeMap::new();
+        for s in &self.sales {
+            let e = m.entry(s.category).or_default();
+            e.0 += s.total.0;
+            e.1 += 1;
+        }
+        let mut v: Vec<_> = m
+            .into_iter()
+            .map(|(c, (r, o))| (c.to_string(), r, o))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+    /// movement_type → (events, quantity).
+    fn mix(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut m = BTreeMap::new();
+        for x in &self.moves {
+            let e: &mut (u64, u64) = m.entry(x.movement_type.as_str().to_string()).or_default();
+            e.0 += 1;
+            e.1 += x.quantity as u64;
+        }
+        m
+    }
+    /// (warehouse, product id or 0) → [supplied, relocated, written_off].
+    fn levels(&self, by_product: bool) -> BTreeMap<(String, u32), [u64; 3]> {
+        let mut m = BTreeMap::new();
+        for x in &self.moves {
+            let key = (
+                x.warehouse.to_string(),
+                if by_product { x.product_id } else { 0 },
+            );
+            let e: &mut [u64; 3] = m.entry(key).or_default();
+            let i = match x.movement_type.as_str() {
+                "supply" => 0,
+                "relocation" => 1,
+                _ => 2,
+            };
+            e[i] += x.quantity as u64;
+        }
+        m
+    }
+    /// The 5 products that moved most: (name, incoming, outgoing), ties by product id.
+    fn stock_top(&self) -> Vec<(String, u64, u64)> {
+        let mut m: BTreeMap<u32, (&str, u64, u64)> = BTreeMap::new();
+        for x in &self.moves {
+            let e = m.entry(x.product_id).or_insert((x.product_name, 0, 0));
+            if x.movement_type.as_str() == "supply" {
+                e.1 += x.quantity as u64;
+            } else {
+                e.2 += x.quantity as u64;
+            }
+        }
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|a, b| {
+            (b.1 .1 + b.1 .2)
+                .cmp(&(a.1 .1 + a.1 .2))
+                .then(a.0.cmp(&b.0))
+        });
+        v.into_iter()
+            .take(5)
+            .map(|(_, (n, i, o))| (n.to_string(), i, o))
+            .collect()
+    }
+}
+
+/// Waits until every event is in the raw tables and in all three rollups.
+async fn wait_landed(env: &TestEnv, p: &Produced) {
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Counts {
+        sales: u64,
+        moves: u64,
+        sales_rollup: u64,
+        moves_rollup: u64,
+        levels_quantity: u64,
+    }
+    let want = Counts {
+        sales: p.sales.len() as u64,
+        moves: p.moves.len() as u64,
+        sales_rollup: p.sales.len() as u64,
+        moves_rollup: p.moves.len() as u64,
+        levels_quantity: p.move_quantity(),
+    };
+    let db = &env.database;
+    let sql = format!(
+        "SELECT (SELECT count() FROM {db}.sales) AS sales, \
+         (SELECT count() FROM {db}.stock_movements) AS moves, \
+         (SELECT toUInt64(countMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
+         (SELECT toUInt64(countMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
+         (SELECT toUInt64(sum(supplied + relocated + written_off)) FROM {db}.stock_levels) AS levels_quantity"
+    );
+    let mut last = None;
+    let start = Instant::now();
+    loop {
+        if let Ok(c) = env.clickhouse.query_one::<Counts>(&sql).await {
+            if c == want {
+                return;
+            }
+            last = Some(c);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the events did not land within 90 s: want {want:?}, have {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------- JSON helpers
+
+/// A money figure as whole cents, checking it has no more than two decimals.
+fn cents(v: &Value) -> i64 {
+    let f = v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"));
+    let c = (f * 100.0).round();
+    assert!((f * 100.0 - c).abs() < 1e-3, "{v} is not whole cents");
+    c as i64
+}
+
+fn uint(v: &Value) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("{v} is not an unsigned integer"))
+}
+
+fn arr(v: &Value) -> &Vec<Value> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("{v} is not an array"))
+}
+
+fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+}
+
+// ---------------------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
+    let env = TestEnv::new("api").await;
+    pipeline_ok(&env, &["schema", "apply"]);
+    pipeline_ok(
+        &env,
+        &[
+            "generate",
+            "--rate",
+            "0",
+            "--count",
+            &N.to_string(),
+            "--seed",
+            &SEED.to_string(),
+        ],
+    );
+    let p = produced(SEED, N);
+    wait_landed(&env, &p).await;
+    let server = Server::start(env.pipeline_args()).await;
+
+    let (n_sales, n_moves) = (p.sales.len() as u64, p.moves.len() as u64);
+    let revenue = p.revenue_cents();
+
+    // ---- /api/overview, every range: the same totals, and nothing before them.
+    for range in ["15m", "1h", "24h", "7d"] {
+        let before = unix_now();
+        let ov = server
+            .json(&format!("/api/overview?range={range}"), 200)
+            .await;
+        let after = unix_now();
+        let what = format!("/api/overview?range={range}");
+        assert_eq!(ov["range"], range, "{what}");
+        let k = &ov["kpis"];
+        assert_eq!(cents(&k["revenue"]["value"]), revenue, "{what}: revenue");
+        assert_eq!(uint(&k["orders"]["value"]), n_sales, "{what}: orders");
+        assert_eq!(uint(&k["items"]["value"]), p.items(), "{what}: items");
+        assert_eq!(
+            uint(&k["unique_customers"]["value"]),
+            p.customers(),
+            "{what}: unique customers"
+        );
+        assert_eq!(
+            cents(&k["avg_ticket"]["value"]),
+            p.avg_ticket_cents(),
+            "{what}: average ticket = {revenue} cents / {n_sales} orders"
+        );
+        for name in [
+            "revenue",
+            "orders",
+            "items",
+            "avg_ticket",
+            "unique_customers",
+        ] {
+            assert_eq!(
+                k[name]["previous"].as_f64(),
+                Some(0.0),
+                "{what}: {name}.previous"
+            );
+        }
+
+        // The window: whole buckets up to the current minute, zero-filled.
+        let (seconds, bucket) = match range {
+            "15m" => (900, 60),
+            "1h" => (3600, 60),
+            "24h" => (86_400, 60),
+            _ => (604_800, 3600),
+        };
+        assert_eq!(uint(&ov["bucket_seconds"]), bucket, "{what}");
+        let (from, to) = (uint(&ov["from"]) as u32, uint(&ov["to"]) as u32);
+        assert!(
+            to >= before - before % 60 && to <= after - after % 60,
+            "{what}: to {to} is the current minute ({before}..{after})"
+        );
+        assert_eq!(from, to + 60 - seconds, "{what}: from");
+        let s = &ov["series"];
+        let t: Vec<u64> = arr(&s["t"]).iter().map(uint).collect();
+        let first = (from - from % bucket as u32) as u64;
+        let want_t: Vec<u64> = (0..)
+            .map(|i| first + i * bucket)
+            .take_while(|&x| x <= to as u64)
+            .collect();
+        assert_eq!(t, want_t, "{what}: series.t");
+        assert_eq!(arr(&s["orders"]).len(), t.len(), "{what}");
+        assert_eq!(arr(&s["items"]).len(), t.len(), "{what}");
+        assert_eq!(arr(&s["revenue"]).len(), t.len(), "{what}");
+        assert_eq!(
+            arr(&s["orders"]).iter().map(uint).sum::<u64>(),
+            n_sales,
+            "{what}: series orders"
+        );
+        assert_eq!(
+            arr(&s["items"]).iter().map(uint).sum::<u64>(),
+            p.items(),
+            "{what}: series items"
+        );
+        assert_eq!(
+            arr(&s["revenue"]).iter().map(cents).sum::<i64>(),
+            revenue,
+            "{what}: series revenue"
+        );
+
+        // Per category, ordered by revenue.
+        let got: Vec<(String, i64, u64)> = arr(&ov["revenue_by_category"])
+            .iter()
+            .map(|c| {
+                (
+                    c["category"].as_str().unwrap().to_string(),
+                    cents(&c["revenue"]),
+                    uint(&c["orders"]),
+                )
+            })
+            .collect();
+        assert_eq!(got, p.by_category(), "{what}: revenue_by_category");
+
+        let got: BTreeMap<String, (u64, u64)> = arr(&ov["movement_mix"])
+            .iter()
+            .map(|m| {
+                (
+                    m["movement_type"].as_str().unwrap().to_string(),
+                    (uint(&m["events"]), uint(&m["quantity"])),
+                )
+            })
+            .collect();
+        assert_eq!(got, p.mix(), "{what}: movement_mix");
+        let order: Vec<&str> = arr(&ov["movement_mix"])
+            .iter()
+            .map(|m| m["movement_type"].as_str().unwrap())
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "{what}: mix order {order:?}"
+        );
+
+        check_levels(&ov["stock_levels"], &p, false, &what);
+    }
+
+    // ---- /api/stock_levels, per warehouse and per warehouse and product.
+    check_levels(
+        &server.json("/api/stock_levels", 200).await,
+        &p,
+        false,
+        "/api/stock_levels",
+    );
+    check_levels(
+        &server.json("/api/stock_levels?by=warehouse", 200).await,
+        &p,
+        false,
+        "by=warehouse",
+    );
+    check_levels(
+        &server.json("/api/stock_levels?by=product", 200).await,
+        &p,
+        true,
+        "by=product",
+    );
+
+    // ---- /api/sales: the contract's shape; everything is in the current hour's bucket.
+    #[derive(Deserialize)]
+    struct Span {
+        lo: u32,
+        hi: u32,
+        newest: String,
+    }
+    let span: Span = env
+        .clickhouse
+        .query_one(&format!(
+            "SELECT toUInt32(min(event_time)) AS lo, toUInt32(max(event_time)) AS hi, \
+             toString(max(event_time)) AS newest FROM {}.sales",
+            env.database
+        ))
+        .await
+        .unwrap();
+    let before = unix_now();
+    let sales = server.json("/api/sales", 200).await;
+    let after = unix_now();
+    let labels: Vec<&str> = arr(&sales["labels"])
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 24, "24 labels: {labels:?}");
+    for l in &labels {
+        let b = l.as_bytes();
+        assert!(
+            b.len() == 5
+                && b[2] == b':'
+                && b.iter()
+                    .enumerate()
+                    .all(|(i, c)| i == 2 || c.is_ascii_digit()),
+            "label {l:?} is HH:MM"
+        );
+    }
+    let hour = |l: &str| l[..2].parse::<u32>().unwrap();
+    for w in labels.windows(2) {
+        assert_eq!(
+            (hour(w[0]) + 1) % 24,
+            hour(w[1]),
+            "successive hours: {labels:?}"
+        );
+        assert_eq!(
+            w[0][3..],
+            w[1][3..],
+            "same minute in every label: {labels:?}"
+        );
+    }
+    let quantity: Vec<u64> = arr(&sales["quantity"]).iter().map(uint).collect();
+    let revenue_h: Vec<i64> = arr(&sales["revenue"]).iter().map(cents).collect();
+    assert_eq!(
+        (quantity.len(), revenue_h.len()),
+        (24, 24),
+        "/api/sales arrays"
+    );
+    assert_eq!(
+        quantity.iter().sum::<u64>(),
+        p.items(),
+        "/api/sales quantity"
+    );
+    assert_eq!(revenue_h.iter().sum::<i64>(), revenue, "/api/sales revenue");
+    if span.lo / 3600 == before / 3600 && after / 3600 == before / 3600 {
+        assert_eq!(
+            quantity[23],
+            p.items(),
+            "the last hour holds every item: {quantity:?}"
+        );
+        assert_eq!(
+            revenue_h[23], revenue,
+            "the last hour holds all revenue: {revenue_h:?}"
+        );
+    } else {
+        // The events or the request straddle an hour: the last two buckets hold everything.
+        assert_eq!(quantity[22] + quantity[23], p.items(), "{quantity:?}");
+    }
+    assert!(span.hi <= after + 5, "event times are now");
+
+    // ---- /api/stock: top 5 products by movement volume.
+    let stock = server.json("/api/stock", 200).await;
+    let got: Vec<(String, u64, u64)> = (0..arr(&stock["products"]).len())
+        .map(|i| {
+            (
+                stock["products"][i].as_str().unwrap().to_string(),
+                uint(&stock["incoming"][i]),
+                uint(&stock["outgoing"][i]),
+            )
+        })
+        .collect();
+    assert_eq!(arr(&stock["incoming"]).len(), got.len());
+    assert_eq!(arr(&stock["outgoing"]).len(), got.len());
+    assert_eq!(got, p.stock_top(), "/api/stock");
+
+    // ---- /api/recent_sales: 10 produced sales, newest first.
+    let recent = server.json("/api/recent_sales", 200).await;
+    let recent = arr(&recent);
+    assert_eq!(recent.len(), 10, "{recent:?}");
+    let sold: BTreeSet<(u64, u64, i64)> = p
+        .sales
+        .iter()
+        .map(|s| (s.product_id as u64, s.quantity as u64, s.price.0))
+        .collect();
+    for r in recent {
+        let key = (
+            uint(&r["product_id"]),
+            uint(&r["quantity"]),
+            cents(&r["price"]),
+        );
+        assert!(
+            sold.contains(&key),
+            "recent sale {r} is one that was produced"
+        );
+        let et = r["event_time"].as_str().unwrap();
+        assert_eq!(et.len(), 19, "event_time {et:?} is YYYY-MM-DD HH:MM:SS");
+    }
+    let times: Vec<&str> = recent
+        .iter()
+        .map(|r| r["event_time"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    assert_eq!(times[0], span.newest, "the first is the newest sale");
+
+    // ---- /api/status
+    let st = server.json("/api/status", 200).await;
+    assert_eq!(st["status"], "ready", "{st}");
+    assert_eq!(st["tables_exist"], true, "{st}");
+    assert_eq!(uint(&st["sales_count"]), n_sales, "{st}");
+    assert_eq!(uint(&st["stock_count"]), n_moves, "{st}");
+    let existing: Vec<&str> = arr(&st["existing_tables"])
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        existing.contains(&"sales") && existing.contains(&"stock_movements"),
+        "{st}"
+    );
+
+    // ---- /api/health: measured once a second in the background.
+    let want_rows = [
+        (env.sales_topic.clone(), "sales", n_sales),
+        (env.warehouse_topic.clone(), "stock_movements", n_moves),
+    ];
+    let health = wait_for(
+        "/api/health to count every row",
+        Duration::from_secs(15),
+        || {
+            let server = &server;
+            let want_rows = &want_rows;
+            async move {
+                let h = server.json("/api/health", 200).await;
+                let topics = h["topics"].as_array()?;
+                let ok = topics.len() == 2
+                    && want_rows
+                        .iter()
+                        .zip(topics)
+                        .all(|((topic, table, rows), t)| {
+                            t["topic"] == topic.as_str()
+                                && t["table"] == *table
+                                && t["rows"].as_u64() == Some(*rows)
+                        });
+                (ok && h["clickhouse"]["ok"] == true).then_some(h)
+            }
+        },
+    )
+    .await;
+    assert!(
+        health["clickhouse"]["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())),
+        "{health}"
+    );
+    assert_eq!(health["clickhouse"]["error"], Value::Null, "{health}");
+    assert_eq!(health["broker"]["ok"], true, "{health}");
+    for t in arr(&health["topics"]) {
+        if let Some(end) = t["broker_end_offset"].as_u64() {
+            assert!(
+                end >= uint(&t["rows"]),
+                "the broker holds at least what landed: {t}"
+            );
+        }
+    }
+    assert_eq!(
+        health["generator"],
+        Value::Null,
+        "serve runs no generator: {health}"
+    );
+
+    // ---- /healthz, /metrics
+    assert_eq!(server.get("/healthz").await, (200, "ok\n".to_string()));
+    let (code, metrics) = server.get("/metrics").await;
+    assert_eq!(code, 200);
+    for line in [
+        format!("pipeline_table_rows{{table=\"sales\"}} {n_sales}"),
+        format!("pipeline_table_rows{{table=\"stock_movements\"}} {n_moves}"),
+        "pipeline_clickhouse_up 1".to_string(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "/metrics has {line:?}:\n{metrics}"
+        );
+    }
+
+    // ---- /api/stream: the first snapshot carries every part, with the same figures.
+    let snap = server.first_snapshot("15m").await;
+    for key in [
+        "at",
+        "range",
+        "status",
+        "overview",
+        "health",
+        "sales",
+        "stock",
+        "recent_sales",
+        "error",
+    ] {
+        assert!(snap.get(key).is_some(), "snapshot has {key:?}: {snap}");
+    }
+    assert_eq!(snap["range"], "15m");
+    assert_eq!(snap["error"], Value::Null, "{}", snap["error"]);
+    assert!(uint(&snap["at"]) as u32 >= before);
+    assert_eq!(snap["overview"]["range"], "15m");
+    assert_eq!(uint(&snap["overview"]["kpis"]["orders"]["value"]), n_sales);
+    assert_eq!(
+        cents(&snap["overview"]["kpis"]["revenue"]["value"]),
+        revenue
+    );
+    assert_eq!(uint(&snap["status"]["sales_count"]), n_sales);
+    assert_eq!(arr(&snap["recent_sales"]).len(), 10);
+    assert_eq!(snap["stock"], server.json("/api/stock", 200).await);
+    assert_eq!(snap["health"]["clickhouse"]["ok"], true);
+
+    drop(server);
+    env.drop_database().await;
+}
+
+/// `stock_levels` rows against the produced movements; level = supplied − relocated − written_off.
+fn check_levels(v: &Value, p: &Produced, by_product: bool, what: &str) {
+    let rows = arr(v);
+    let mut got = BTreeMap::new();
+    let mut keys = Vec::new();
+    for r in rows {
+        let w = r["warehouse"].as_str().unwrap().to_string();
+        let id = if by_product {
+            uint(&r["product_id"]) as u32
+        } else {
+            0
+        };
+        if by_product {
+            let name = p
+                .moves
+                .iter()
+                .find(|m| m.product_id == id)
+                .map(|m| m.product_name);
+            assert_eq!(
+                r["product_name"].as_str(),
+                name,
+                "{what}: product name of {r}"
+            );
+        } else {
+            assert!(
+                r.get("product_id").is_none(),
+                "{what}: no product per warehouse: {r}"
+            );
+        }
+        let s = [
+            uint(&r["supplied"]),
+            uint(&r["relocated"]),
+            uint(&r["written_off"]),
+        ];
+        assert_eq!(
+            r["level"].as_i64(),
+            Some(s[0] as i64 - s[1] as i64 - s[2] as i64),
+            "{what}: level of {r}"
+        );
+        keys.push((w.clone(), id));
+        got.insert((w, id), s);
+    }
+    assert!(
+        keys.windows(2).all(|k| k[0] < k[1]),
+        "{what}: ordered by warehouse: {keys:?}"
+    );
+    assert_eq!(got, p.levels(by_product), "{what}: stock levels");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_parameters_and_paths_are_refused() {
+    let env = TestEnv::new("api_bad").await;
+    let server = Server::start(env.pipeline_args()).await;
+    for (path, status, mention) in [
+        ("/api/overview?range=2h", 400, "15m, 1h, 24h, 7d"),
+        (
+            "/api/overview?range=1h%27%20OR%201%3D1",
+            400,
+            "15m, 1h, 24h, 7d",
+        ),
+        ("/api/overview?range=", 400, "15m, 1h, 24h, 7d"),
+        ("/api/overview?range=1h&x=1", 400, "\"x\""),
+        ("/api/sales?x=1", 400, "\"x\""),
+        ("/api/stock?range=1h", 400, "\"range\""),
+        ("/api/recent_sales?limit=100", 400, "\"limit\""),
+        ("/api/status?x=1", 400, "\"x\""),
+        ("/api/health?x=1", 400, "\"x\""),
+        ("/api/stock_levels?by=nope", 400, "warehouse or product"),
+        ("/api/stock_levels?by=product&x=1", 400, "\"x\""),
+        ("/api/stream?range=bad", 400, "15m, 1h, 24h, 7d"),
+        ("/api/nope", 404, "/api/nope"),
+        ("/no/such/page", 404, "/no/such/page"),
+    ] {
+        let body = server.json(path, status).await;
+        let error = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no error in {body}"));
+        assert!(
+            error.contains(mention),
+            "{path}: error {error:?} mentions {mention:?}"
+        );
+    }
+    // The page itself is there.
+    let (code, page) = server.get("/").await;
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("data-testid=\"kpi-orders\""),
+        "the page has the KPI tiles"
+    );
+    drop(server);
+    env.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clickhouse_that_does_not_answer_is_503_not_a_hang() {
+    let env = TestEnv::new("api_down").await;
+    // A loopback port nobody listens on.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut args = env.pipeline_args();
+    let i = args.iter().position(|a| a == "--clickhouse-url").unwrap();
+    args[i + 1] = closed.clone();
+    let server = Server::start(args).await;
+
+    let ov = server.json("/api/overview", 503).await;
+    assert!(ov["error"].as_str().is_some_and(|e| !e.is_empty()), "{ov}");
+    let ov = server.json("/api/sales", 503).await;
+    assert!(ov["error"].as_str().is_some_and(|e| !e.is_empty()), "{ov}");
+    let st = server.json("/api/status", 503).await;
+    assert_eq!(st["status"], "error", "{st}");
+    assert!(st["error"].as_str().is_some_and(|e| !e.is_empty()), "{st}");
+    let (code, body) = server.get("/healthz").await;
+    assert_eq!(code, 503, "/healthz: {body}");
+    // The stream stays up and says why its parts are missing.
+    let snap = server.first_snapshot("1h").await;
+    assert!(
+        snap["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{snap}"
+    );
+    for part in ["status", "overview", "sales", "stock", "recent_sales"] {
+        assert_eq!(snap[part], Value::Null, "{part} is null: {snap}");
+    }
+    // Once measured (the first second answers a default snapshot), health says why.
+    let h = wait_for(
+        "health to report ClickHouse down",
+        Duration::from_secs(10),
+        || {
+            let server = &server;
+            async move {
+                let h = server.json("/api/health", 200).await;
+                h["clickhouse"]["error"].is_string().then_some(h)
+            }
+        },
+    )
+    .await;
+    assert_eq!(h["clickhouse"]["ok"], false, "{h}");
+    assert_eq!(
+        h["topics"][0]["rows"],
+        Value::Null,
+        "no row count without ClickHouse: {h}"
+    );
+}

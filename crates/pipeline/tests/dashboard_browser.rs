@@ -1,0 +1,435 @@
+//! The dashboard page in a real browser (Debian's headless chromium, driven by
+//! `tests/browser/dashboard.mjs` over the DevTools protocol): its KPI tiles show exactly what
+//! ClickHouse holds, change by themselves when new events land, and the page switches
+//! between Russian and English; no console errors on the way.
+//!
+//! Needs `node` (20+) and `/usr/bin/chromium` (or `$CHROMIUM`); `scripts/test` installs both.
+//! Without them this test fails, it does not skip.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::pipeline_ok;
+use generate::{Event, EventTime, Generator, GeneratorConfig};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use testkit::TestEnv;
+
+const FIRST: (u64, u64) = (7_001, 500);
+const SECOND: (u64, u64) = (7_002, 200);
+
+// ---------------------------------------------------------------------------- expected
+
+/// The KPI tiles' raw values for the given (seed, count) batches, as the API computes them.
+#[derive(Debug, Default)]
+struct Totals {
+    sales: u64,
+    moves: u64,
+    move_quantity: u64,
+    revenue_cents: i64,
+    items: u64,
+    customers: BTreeSet<String>,
+}
+
+impl Totals {
+    fn add(&mut self, (seed, n): (u64, u64)) {
+        let mut gen = Generator::new(&GeneratorConfig {
+            seed: Some(seed),
+            ..Default::default()
+        })
+        .unwrap();
+        for _ in 0..n {
+            match gen.next_event(EventTime(*b"2026-01-01 00:00:00")) {
+                Event::Sale(s) => {
+                    self.sales += 1;
+                    self.revenue_cents += s.total.0;
+                    self.items += s.quantity as u64;
+                    self.customers.insert(s.customer_id.to_string());
+                }
+                Event::StockMovement(m) => {
+                    self.moves += 1;
+                    self.move_quantity += m.quantity as u64;
+                }
+            }
+        }
+    }
+
+    /// `{"revenue": 1234.5, ...}`: money as the API sends it (cents / 100, average ticket
+    /// rounded half up to the cent).
+    fn kpis(&self) -> Value {
+        let (c, n) = (self.revenue_cents, self.sales as i64);
+        json!({
+            "revenue": c as f64 / 100.0,
+            "orders": self.sales,
+            "items": self.items,
+            "avg_ticket": ((2 * c + n) / (2 * n)) as f64 / 100.0,
+            "unique_customers": self.customers.len(),
+        })
+    }
+}
+
+/// Waits until every event counted in `t` is in the raw tables and the rollups.
+async fn wait_landed(env: &TestEnv, t: &Totals) {
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Counts {
+        sales: u64,
+        moves: u64,
+        sales_rollup: u64,
+        moves_rollup: u64,
+        levels_quantity: u64,
+    }
+    let want = Counts {
+        sales: t.sales,
+        moves: t.moves,
+        sales_rollup: t.sales,
+        moves_rollup: t.moves,
+        levels_quantity: t.move_quantity,
+    };
+    let db = &env.database;
+    let sql = format!(
+        "SELECT (SELECT count() FROM {db}.sales) AS sales, \
+         (SELECT count() FROM {db}.stock_movements) AS moves, \
+         (SELECT toUInt64(countMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
+         (SELECT toUInt64(countMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
+         (SELECT toUInt64(sum(supplied + relocated + written_off)) FROM {db}.stock_levels) AS levels_quantity"
+    );
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        if let Ok(c) = env.clickhouse.query_one::<Counts>(&sql).await {
+            if c == want {
+                return;
+            }
+            last = Some(c);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the events did not land within 60 s: want {want:?}, have {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------- processes
+
+/// `pipeline serve` on a free loopback port; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(env: &TestEnv) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(env.pipeline_args())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("PIPELINE_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the pipeline binary starts");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("pipeline serve exited before answering: {status}");
+            }
+            let health = http.get(format!("{}/api/health", server.base)).send().await;
+            // Ready once the health monitor has measured ClickHouse once.
+            if let Ok(r) = health {
+                let h: Value = serde_json::from_str(&r.text().await.unwrap_or_default())
+                    .unwrap_or(Value::Null);
+                if h["clickhouse"]["ok"] == true {
+                    return server;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "pipeline serve did not answer on {} within 20 s",
+                server.base
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `node tests/browser/dashboard.mjs URL`: one JSON command per line in, one JSON reply out.
+struct Browser {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    replies: mpsc::Receiver<String>,
+}
+
+impl Browser {
+    fn chromium() -> String {
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+    }
+
+    /// Fails (never skips) when node or chromium is missing.
+    fn check_tools() {
+        let chromium = Self::chromium();
+        assert!(
+            Path::new(&chromium).exists(),
+            "chromium is not installed ({chromium} is missing): `scripts/test` installs it \
+             (`apt-get install -y chromium`), or point $CHROMIUM at a Chromium binary"
+        );
+        let node = Command::new("node").arg("--version").output();
+        let version = match node {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            _ => panic!(
+                "node is not installed: `scripts/test` installs it (`apt-get install -y nodejs`) \
+                 along with chromium (`apt-get install -y chromium`)"
+            ),
+        };
+        let major: u32 = version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            major >= 20,
+            "node {version} is too old: the browser test needs node 20+"
+        );
+    }
+
+    fn open(url: &str) -> (Browser, Value) {
+        Self::check_tools();
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/dashboard.mjs");
+        let mut child = Command::new("node")
+            .arg("--experimental-websocket")
+            .arg("--no-warnings")
+            .arg(&script)
+            .arg(url)
+            .env("CHROMIUM", Self::chromium())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node {}: {e}", script.display()));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, replies) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut b = Browser {
+            stdin: child.stdin.take(),
+            child,
+            replies,
+        };
+        let ready = b.reply(Duration::from_secs(40));
+        assert_eq!(ready["event"], "ready", "the page did not come up: {ready}");
+        assert_eq!(ready["ok"], true, "the page did not come up: {ready}");
+        (b, ready)
+    }
+
+    fn reply(&mut self, timeout: Duration) -> Value {
+        match self.replies.recv_timeout(timeout) {
+            Ok(line) => serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("dashboard.mjs printed non-JSON ({e}): {line}")),
+            Err(_) => panic!(
+                "dashboard.mjs answered nothing within {timeout:?} (exit: {:?})",
+                self.child.try_wait()
+            ),
+        }
+    }
+
+    /// Sends one command and returns its reply, which must have `ok: true`.
+    fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
+        let stdin = self.stdin.as_mut().expect("browser open");
+        writeln!(stdin, "{cmd}").expect("dashboard.mjs takes commands");
+        stdin.flush().unwrap();
+        let r = self.reply(timeout);
+        assert_eq!(r["ok"], true, "{cmd} failed: {r}");
+        r
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Closing stdin makes the script close chromium and exit; kill it if it does not.
+        self.stdin.take();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------- the test
+
+fn assert_tiles(state: &Value, want: &Value, what: &str) {
+    for (k, v) in want.as_object().unwrap() {
+        let shown = state["kpis"][k].as_str().unwrap_or_default();
+        assert_eq!(
+            shown.parse::<f64>().ok(),
+            v.as_f64(),
+            "{what}: tile {k} shows {shown:?}, ClickHouse holds {v}; page: {state}"
+        );
+    }
+}
+
+fn assert_no_errors(state: &Value, what: &str) {
+    assert_eq!(
+        state["errors"],
+        json!([]),
+        "{what}: console errors (warnings: {})",
+        state["warnings"]
+    );
+}
+
+fn has_cyrillic(s: &str) -> bool {
+    s.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_shows_live_exact_figures_in_both_languages() {
+    Browser::check_tools();
+    let env = TestEnv::new("browser").await;
+    pipeline_ok(&env, &["schema", "apply"]);
+    let generate = |(seed, n): (u64, u64)| {
+        pipeline_ok(
+            &env,
+            &[
+                "generate",
+                "--rate",
+                "0",
+                "--count",
+                &n.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ],
+        );
+    };
+    generate(FIRST);
+    let mut totals = Totals::default();
+    totals.add(FIRST);
+    wait_landed(&env, &totals).await;
+    let server = Server::start(&env).await;
+
+    // Russian, last hour: the tiles hold exactly what ClickHouse holds.
+    let (mut browser, ready) = Browser::open(&format!("{}/?lang=ru&range=1h", server.base));
+    let want = totals.kpis();
+    let state = browser.run(
+        json!({"cmd": "wait", "kpis": want, "timeout_ms": 10000}),
+        Duration::from_secs(20),
+    );
+    assert_tiles(&state, &want, "first load");
+    assert_eq!(state["lang"], "ru", "{state}");
+    let heading = state["heading"].as_str().unwrap_or_default();
+    assert!(has_cyrillic(heading), "a Russian heading: {heading:?}");
+    assert_eq!(state["kpi_labels"]["orders"], "Заказы", "{state}");
+    assert_eq!(state["status_value"], "ready", "{state}");
+    for (topic, rows) in [
+        (&env.sales_topic, totals.sales),
+        (&env.warehouse_topic, totals.moves),
+    ] {
+        assert_eq!(
+            state["health_rows"][format!("health-{topic}-rows")],
+            rows.to_string(),
+            "health panel rows of {topic}: {state}"
+        );
+    }
+    assert_eq!(state["recent_rows"], 10, "{state}");
+    assert_no_errors(&state, "first load");
+    let marker = ready["marker"].clone();
+    assert!(marker.is_string(), "{ready}");
+
+    // New events land: the tiles follow by themselves, without a reload.
+    generate(SECOND);
+    totals.add(SECOND);
+    wait_landed(&env, &totals).await;
+    let want = totals.kpis();
+    let state = browser.run(
+        json!({"cmd": "wait", "kpis": want, "timeout_ms": 15000}),
+        Duration::from_secs(25),
+    );
+    assert_tiles(&state, &want, "after new events");
+    assert_eq!(state["marker"], marker, "the page was not reloaded");
+    assert_no_errors(&state, "after new events");
+    // The health panel counts the new rows too.
+    let rows = json!({
+        format!("health-{}-rows", env.sales_topic): totals.sales,
+        format!("health-{}-rows", env.warehouse_topic): totals.moves,
+    });
+    browser.run(
+        json!({"cmd": "wait", "health_rows": rows, "timeout_ms": 15000}),
+        Duration::from_secs(25),
+    );
+
+    // Switch to English with the toggle.
+    browser.run(
+        json!({"cmd": "click", "testid": "lang-toggle"}),
+        Duration::from_secs(10),
+    );
+    let state = browser.run(
+        json!({"cmd": "wait", "lang": "en", "kpis": want, "timeout_ms": 5000}),
+        Duration::from_secs(10),
+    );
+    let heading = state["heading"].as_str().unwrap_or_default();
+    assert!(
+        !heading.is_empty() && !has_cyrillic(heading),
+        "an English heading: {heading:?}"
+    );
+    assert_eq!(state["kpi_labels"]["orders"], "Orders", "{state}");
+    assert!(
+        !has_cyrillic(state["status"].as_str().unwrap_or_default()),
+        "English status: {state}"
+    );
+    assert_eq!(
+        state["marker"], marker,
+        "the language switches without a reload"
+    );
+
+    // And `?lang=en` gives English straight away.
+    let state = browser.run(
+        json!({"cmd": "goto", "url": format!("{}/?lang=en&range=1h", server.base)}),
+        Duration::from_secs(30),
+    );
+    assert_eq!(state["lang"], "en", "{state}");
+    assert_tiles(&state, &want, "?lang=en");
+    let shot: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_browser.png");
+    browser.run(
+        json!({"cmd": "screenshot", "path": shot}),
+        Duration::from_secs(20),
+    );
+    let state = browser.run(json!({"cmd": "state"}), Duration::from_secs(10));
+    assert_no_errors(&state, "English page");
+
+    drop(browser);
+    drop(server);
+    env.drop_database().await;
+}
