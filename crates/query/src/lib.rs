@@ -143,14 +143,34 @@ impl Queries {
         self.client.query(&self.sql(name, source, extra)?).await
     }
 
-    pub async fn sales_hourly(&self, now: u32) -> Result<SalesHourly> {
+    /// The last 24 hours in the *server's* hours (its time zone may be a half-hour one), with
+    /// labels in its local time, as the original showed them.
+    pub async fn sales_hourly(&self) -> Result<SalesHourly> {
+        #[derive(Deserialize)]
+        struct Hours {
+            t: Vec<u32>,
+            labels: Vec<String>,
+        }
         #[derive(Deserialize)]
         struct Row {
             t: u32,
             quantity: u64,
             revenue: f64,
         }
-        let first = (now / 3600) * 3600 - 23 * 3600;
+        let hours: Hours = self
+            .rows(
+                "last_24_hours",
+                include_str!("../sql/last_24_hours.sql"),
+                &[],
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Decode("no hours".into()))?;
+        let first = *hours
+            .t
+            .first()
+            .ok_or_else(|| Error::Decode("no hours".into()))?;
         let rows: Vec<Row> = self
             .rows(
                 "sales_hourly",
@@ -159,14 +179,12 @@ impl Queries {
             )
             .await?;
         let mut out = SalesHourly {
-            labels: vec![],
+            labels: hours.labels,
             quantity: vec![],
             revenue: vec![],
         };
-        for i in 0..24 {
-            let t = first + i * 3600;
-            let row = rows.iter().find(|r| r.t == t);
-            out.labels.push(local_hh_mm(t));
+        for t in &hours.t {
+            let row = rows.iter().find(|r| r.t == *t);
             out.quantity.push(row.map_or(0, |r| r.quantity));
             out.revenue.push(row.map_or(0.0, |r| round2(r.revenue)));
         }
@@ -281,7 +299,7 @@ impl Queries {
             previous: round2(prev.map_or(0.0, |r| r.revenue)),
         };
         let orders = kpi_u(|r| r.orders);
-        let avg = |rev: f64, n: u64| if n == 0 { 0.0 } else { round2(rev / n as f64) };
+        let avg = avg_ticket;
         let kpis = Kpis {
             avg_ticket: Kpi {
                 value: avg(revenue.value, orders.value),
@@ -392,16 +410,25 @@ impl Queries {
     }
 }
 
+/// Revenue per order in whole kopecks, halves rounded up: 10.15 over 2 orders is 5.08.
+fn avg_ticket(revenue: f64, orders: u64) -> f64 {
+    if orders == 0 {
+        return 0.0;
+    }
+    let cents = (revenue * 100.0).round() as i64;
+    ((cents * 2 + orders as i64) / (2 * orders as i64)) as f64 / 100.0
+}
+
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// "HH:MM" of a Unix time in this machine's local time, as the original labels were.
-fn local_hh_mm(t: u32) -> String {
-    use chrono::TimeZone;
-    chrono::Local
-        .timestamp_opt(t as i64, 0)
-        .single()
-        .map(|d| d.format("%H:%M").to_string())
-        .unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn average_ticket_rounds_half_up_in_kopecks() {
+        assert_eq!(super::avg_ticket(10.15, 2), 5.08);
+        assert_eq!(super::avg_ticket(10.0, 3), 3.33);
+        assert_eq!(super::avg_ticket(0.0, 0), 0.0);
+    }
 }

@@ -53,6 +53,7 @@
     series_min: { ru: 'Выручка и заказы по минутам', en: 'Revenue and orders per minute' },
     series_hour: { ru: 'Выручка и заказы по часам', en: 'Revenue and orders per hour' },
     for_range: { ru: 'за выбранный период', en: 'for the selected range' },
+    all_time: { ru: 'за всё время', en: 'all time' },
     s_time: { ru: 'Время', en: 'Time' },
     s_hour: { ru: 'Час', en: 'Hour' },
     s_product: { ru: 'Товар', en: 'Product' },

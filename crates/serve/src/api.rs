@@ -112,7 +112,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn sales(State(s): State<AppState>, Query(p): Params) -> Result<impl IntoResponse, ApiError> {
     only(&p, &[])?;
-    Ok(Json(s.queries.sales_hourly(now()).await?))
+    Ok(Json(s.queries.sales_hourly().await?))
 }
 
 async fn stock(State(s): State<AppState>, Query(p): Params) -> Result<impl IntoResponse, ApiError> {
@@ -202,7 +202,7 @@ async fn snapshot(s: &AppState, range: Range) -> Arc<String> {
     let (status, overview, sales, stock, recent) = tokio::join!(
         q.status(),
         q.overview(range, t),
-        q.sales_hourly(t),
+        q.sales_hourly(),
         q.stock_top(t),
         q.recent_sales()
     );

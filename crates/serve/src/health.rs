@@ -63,22 +63,38 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    pub fn start(
+    /// Measures once (so nothing is ever reported before it is known), then keeps measuring
+    /// every second in the background.
+    pub async fn start(
         queries: Queries,
         kafka: KafkaSettings,
         topics: Vec<FollowedTopic>,
         generator: Option<LocalGenerator>,
     ) -> Self {
-        let latest = Arc::new(RwLock::new(HealthSnapshot::default()));
         let latencies = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(g) = &generator {
+        let probe = generator.as_ref().map(|g| g.probe.clone());
+        let tables: Vec<String> = topics.iter().map(|t| t.table.clone()).collect();
+        let mut state = MonitorState {
+            queries: queries.clone(),
+            kafka,
+            topics,
+            generator,
+            history: VecDeque::new(),
+            latencies: latencies.clone(),
+            version: None,
+        };
+        let latest = Arc::new(RwLock::new(state.measure().await));
+        let monitor = HealthMonitor {
+            latest: latest.clone(),
+        };
+        if let Some(probe) = probe {
             let mut probes = ProbeTracker {
-                queries: queries.clone(),
-                tables: topics.iter().map(|t| t.table.clone()).collect(),
+                queries,
+                tables,
                 pending: Vec::new(),
-                latencies: latencies.clone(),
+                latencies,
             };
-            let (probe, alive) = (g.probe.clone(), Arc::downgrade(&latest));
+            let alive = Arc::downgrade(&latest);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(ProbeTracker::EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -88,18 +104,6 @@ impl HealthMonitor {
                 }
             });
         }
-        let monitor = HealthMonitor {
-            latest: latest.clone(),
-        };
-        let mut state = MonitorState {
-            queries,
-            kafka,
-            topics,
-            generator,
-            history: VecDeque::new(),
-            latencies: latencies.clone(),
-            version: None,
-        };
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

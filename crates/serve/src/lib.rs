@@ -55,14 +55,14 @@ pub async fn serve(
         .map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
-    let app = build(config, clickhouse, generator)?;
+    let app = build(config, clickhouse, generator).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 /// The router with its state and the health monitor started.
-pub fn build(
+pub async fn build(
     config: ServeConfig,
     clickhouse: clickhouse_http::Client,
     generator: Option<LocalGenerator>,
@@ -79,7 +79,8 @@ pub fn build(
         config.kafka.clone(),
         config.topics.clone(),
         generator,
-    );
+    )
+    .await;
     let app = router(api::AppState::new(queries, monitor));
     Ok(match config.auth_token.filter(|t| !t.is_empty()) {
         Some(t) => app.layer(axum::middleware::from_fn_with_state(
