@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::pipeline_ok;
+use common::{pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -117,63 +117,6 @@ async fn wait_landed(env: &TestEnv, t: &Totals) {
 }
 
 // ---------------------------------------------------------------------------- processes
-
-/// `pipeline serve` on a free loopback port; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(env: &TestEnv) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(env.pipeline_args())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("PIPELINE_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the pipeline binary starts");
-        let mut server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let http = reqwest::Client::new();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("pipeline serve exited before answering: {status}");
-            }
-            let health = http.get(format!("{}/api/health", server.base)).send().await;
-            // Ready once the health monitor has measured ClickHouse once.
-            if let Ok(r) = health {
-                let h: Value = serde_json::from_str(&r.text().await.unwrap_or_default())
-                    .unwrap_or(Value::Null);
-                if h["clickhouse"]["ok"] == true {
-                    return server;
-                }
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "pipeline serve did not answer on {} within 20 s",
-                server.base
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
 
 /// `node tests/browser/dashboard.mjs URL`: one JSON command per line in, one JSON reply out.
 struct Browser {
@@ -338,7 +281,7 @@ async fn dashboard_shows_live_exact_figures_in_both_languages() {
     let mut totals = Totals::default();
     totals.add(FIRST);
     wait_landed(&env, &totals).await;
-    let server = Server::start(&env).await;
+    let server = Server::start(env.pipeline_args()).await;
 
     // Russian, last hour: the tiles hold exactly what ClickHouse holds.
     let (mut browser, ready) = Browser::open(&format!("{}/?lang=ru&range=1h", server.base));

@@ -2,14 +2,8 @@
 
 mod common;
 
-use common::{pipeline, pipeline_ok, stdout};
+use common::{free_port, pipeline, pipeline_ok, stdout};
 use testkit::TestEnv;
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_ok_when_both_services_run() {
@@ -32,7 +26,7 @@ async fn all_ok_when_both_services_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn names_clickhouse_when_it_is_down() {
     let env = TestEnv::new("doctor_ch").await;
-    let url = format!("http://127.0.0.1:{}", closed_port());
+    let url = format!("http://127.0.0.1:{}", free_port());
     let out = pipeline(&env, &["doctor", "--clickhouse-url", &url]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
@@ -47,7 +41,7 @@ async fn names_clickhouse_when_it_is_down() {
 #[tokio::test(flavor = "multi_thread")]
 async fn names_the_broker_when_it_is_down() {
     let env = TestEnv::new("doctor_kafka").await;
-    let brokers = format!("127.0.0.1:{}", closed_port());
+    let brokers = format!("127.0.0.1:{}", free_port());
     let out = pipeline(&env, &["doctor", "--kafka-brokers", &brokers]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use testkit::TestEnv;
 
@@ -31,4 +34,127 @@ pub fn pipeline_ok(env: &TestEnv, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout(&out)
+}
+
+/// `pipeline serve` on a free loopback port; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (nothing listens on it once this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+impl Server {
+    /// Starts `pipeline <args> serve` and waits until it answers HTTP.
+    pub async fn start(args: Vec<String>) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(&args)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("PIPELINE_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the pipeline binary starts");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("pipeline serve exited before answering: {status}");
+            }
+            // The favicon is answered without asking ClickHouse.
+            if server.get("/favicon.ico").await.0 == 204 {
+                return server;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "pipeline serve did not answer on {} within 20 s",
+                server.base
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Status and body; a connection failure is status 0.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        match self.http.get(format!("{}{path}", self.base)).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// A JSON answer with the given status.
+    pub async fn json(&self, path: &str, status: u16) -> Value {
+        let (got, body) = self.get(path).await;
+        assert_eq!(got, status, "GET {path} answered {got}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// The first `snapshot` event of `/api/stream?range=...`.
+    pub async fn first_snapshot(&self, range: &str) -> Value {
+        let path = format!("/api/stream?range={range}");
+        let read = async {
+            let mut r = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("the stream answers");
+            assert_eq!(r.status().as_u16(), 200, "GET {path}");
+            let ct = r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(ct.starts_with("text/event-stream"), "content type {ct}");
+            let mut buf = String::new();
+            loop {
+                let chunk = r.chunk().await.expect("stream chunk").expect("stream open");
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    let mut event = None;
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event:") {
+                            event = Some(v.trim().to_string());
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                        }
+                    }
+                    if event.as_deref() == Some("snapshot") {
+                        return serde_json::from_str::<Value>(&data)
+                            .unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {data}"));
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(15), read)
+            .await
+            .unwrap_or_else(|_| panic!("no snapshot event on {path} within 15 s"))
+    }
 }
