@@ -30,6 +30,8 @@ enum Command {
     /// Apply, print or inspect the ClickHouse schema (Kafka tables, views, target tables).
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
+    /// Compare what the broker holds with what ClickHouse holds, per topic; exit 1 if any is missing.
+    Audit(commands::audit::AuditArgs),
     /// Serve the live dashboard and its JSON API.
     Serve(commands::serve::ServeArgs),
     /// Everything at once: checks, topics, schema, the dashboard, and events until Ctrl-C.
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Doctor(args) => commands::doctor::run(&config, args).await,
             Command::Generate(args) => commands::generate::run(&config, args).await,
             Command::Schema(cmd) => commands::schema::run(&config, cmd).await,
+            Command::Audit(args) => commands::audit::run(&config, args).await,
             Command::Serve(args) => commands::serve::run(&config, args).await,
             Command::Up(args) => commands::up::run(&config, args).await,
         }

@@ -99,6 +99,12 @@ pub struct StockLevel {
     pub level: i64,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TableAudit {
+    pub rows: u64,
+    pub unique_events: u64,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Overview {
     pub range: Range,
@@ -384,6 +390,19 @@ impl Queries {
             self.rows("stock_levels", include_str!("../sql/stock_levels.sql"), &[])
                 .await
         }
+    }
+
+    /// Rows and distinct event ids in a target table (a full scan: for the audit, not the page).
+    pub async fn table_audit(&self, table: &str) -> Result<TableAudit> {
+        self.rows(
+            "audit_table",
+            include_str!("../sql/audit_table.sql"),
+            &[("table", ident(table)?.to_string())],
+        )
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Decode("no audit row".into()))
     }
 
     /// Which of `ids` (UUIDs from our own generator) are in `table` already.

@@ -1,0 +1,185 @@
+//! `pipeline audit`: what the broker holds against what ClickHouse holds, per topic.
+//!
+//! produced  = messages on the topic (end − start offsets, summed over partitions);
+//! consumed  = of those, what ClickHouse's consumer group has committed: it commits only
+//!             after the block is written, so each of these must be in a table;
+//! pending   = produced − consumed (the lag, not yet read);
+//! landed    = rows in the target table, `unique` = distinct event ids among them;
+//! duplicates = landed − unique (the Kafka engine delivers at least once);
+//! missing   = consumed − unique: committed but in no table. Any missing → exit code 1.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Wait up to this long (e.g. 30s) for ClickHouse to read what is pending before judging.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct PartitionAudit {
+    partition: i32,
+    start: i64,
+    end: i64,
+    committed: Option<i64>,
+    lag: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct TopicAudit {
+    topic: String,
+    table: String,
+    group: String,
+    produced: i64,
+    consumed: i64,
+    pending: i64,
+    landed: u64,
+    unique: u64,
+    duplicates: u64,
+    missing: u64,
+    partitions: Vec<PartitionAudit>,
+}
+
+async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Result<TopicAudit> {
+    let group = config.schema().group_for(topic);
+    let (kafka, t, g) = (config.kafka(), topic.to_string(), group.clone());
+    let partitions =
+        tokio::task::spawn_blocking(move || -> publish::Result<Vec<PartitionAudit>> {
+            let timeout = Duration::from_secs(5);
+            let offsets = publish::partition_offsets(&kafka, &t, timeout)?;
+            let ids: Vec<i32> = offsets.iter().map(|p| p.partition).collect();
+            let committed = publish::committed_offsets(&kafka, &g, &t, &ids, timeout)?;
+            Ok(offsets
+                .iter()
+                .zip(committed)
+                .map(|(p, (_, c))| PartitionAudit {
+                    partition: p.partition,
+                    start: p.low,
+                    end: p.high,
+                    committed: c,
+                    lag: p.high - c.unwrap_or(p.low).clamp(p.low, p.high),
+                })
+                .collect())
+        })
+        .await?
+        .with_context(|| format!("reading offsets of topic {topic}"))?;
+    let queries = query::Queries::new(
+        config.clickhouse().with_setting("readonly", 2),
+        &config.database,
+    )?;
+    let held = queries
+        .table_audit(table)
+        .await
+        .with_context(|| format!("reading {}.{table}", config.database))?;
+    let produced: i64 = partitions.iter().map(|p| p.end - p.start).sum();
+    let pending: i64 = partitions.iter().map(|p| p.lag).sum();
+    let consumed = produced - pending;
+    Ok(TopicAudit {
+        topic: topic.to_string(),
+        table: table.to_string(),
+        group,
+        produced,
+        consumed,
+        pending,
+        landed: held.rows,
+        unique: held.unique_events,
+        duplicates: held.rows - held.unique_events,
+        missing: (consumed.max(0) as u64).saturating_sub(held.unique_events),
+        partitions,
+    })
+}
+
+pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let pairs = [
+        (config.sales_topic.as_str(), "sales"),
+        (config.warehouse_topic.as_str(), "stock_movements"),
+    ];
+    let audits = loop {
+        let mut audits = Vec::new();
+        for (topic, table) in pairs {
+            audits.push(audit_topic(config, topic, table).await?);
+        }
+        let pending = audits.iter().any(|a: &TopicAudit| a.pending > 0);
+        match args.wait {
+            Some(w) if pending && started.elapsed() < w => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            _ => break audits,
+        }
+    };
+    let missing: u64 = audits.iter().map(|a| a.missing).sum();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "database": config.database, "topics": audits, "missing": missing })
+        );
+    } else {
+        println!(
+            "{:<16} {:<16} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>8}",
+            "topic",
+            "table",
+            "produced",
+            "consumed",
+            "pending",
+            "landed",
+            "unique",
+            "duplicates",
+            "missing"
+        );
+        for a in &audits {
+            println!(
+                "{:<16} {:<16} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>8}",
+                a.topic,
+                a.table,
+                a.produced,
+                a.consumed,
+                a.pending,
+                a.landed,
+                a.unique,
+                a.duplicates,
+                a.missing
+            );
+        }
+        for a in &audits {
+            let lags: Vec<String> = a
+                .partitions
+                .iter()
+                .map(|p| format!("{}={}", p.partition, p.lag))
+                .collect();
+            println!(
+                "lag of group {} on {} by partition: {}",
+                a.group,
+                a.topic,
+                lags.join(" ")
+            );
+        }
+        println!(
+            "{}",
+            if missing == 0 {
+                "nothing missing".to_string()
+            } else {
+                format!(
+                    "MISSING {missing} event(s): committed by ClickHouse's group but in no table"
+                )
+            }
+        );
+        println!("dead letters are not counted yet: malformed messages stop a Kafka table on 18.16 (see ARCHITECTURE.md)");
+    }
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
