@@ -340,10 +340,8 @@ render_clickhouse_config() {
     local compat=''
     if [ "$CH_LIBRDKAFKA" = system ]; then
         # Debian's librdkafka 2.0.2 cannot do tansu's ApiVersion v3 handshake.
-        compat='    <kafka>
-        <api_version_request>false</api_version_request>
-        <broker_version_fallback>0.9.0</broker_version_fallback>
-    </kafka>'
+        compat='        <api_version_request>false</api_version_request>
+        <broker_version_fallback>0.9.0</broker_version_fallback>'
     fi
     local f tmp
     for f in config users; do
