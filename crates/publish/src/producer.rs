@@ -145,7 +145,7 @@ impl ProducerContext for DeliveryContext {
                 c.failed_quantity.fetch_add(q, Relaxed);
                 c.failed_total_cents.fetch_add(cents, Relaxed);
                 let n = self.errors_logged.fetch_add(1, Relaxed);
-                if n < 10 || n % 1000 == 0 {
+                if n < 10 || n.is_multiple_of(1000) {
                     tracing::error!(topic = msg.topic(), error = %e, failures = n + 1,
                         "delivery failed after librdkafka's retries; the event is counted as failed");
                 }

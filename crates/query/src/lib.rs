@@ -350,7 +350,7 @@ impl Queries {
             .rows(
                 "revenue_by_category",
                 include_str!("../sql/revenue_by_category.sql"),
-                &[from.clone()],
+                std::slice::from_ref(&from),
             )
             .await?;
         for c in &mut revenue_by_category {

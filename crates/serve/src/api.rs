@@ -24,9 +24,12 @@ use crate::health::HealthMonitor;
 pub struct AppState {
     queries: Queries,
     monitor: HealthMonitor,
-    /// Snapshots per range, shared by every open stream for up to a second.
-    snapshots: Arc<Mutex<HashMap<Range, (Instant, Arc<String>)>>>,
+    snapshots: SnapshotCache,
 }
+
+/// Snapshots per range with when they were made, shared by every open stream for up to a
+/// second.
+type SnapshotCache = Arc<Mutex<HashMap<Range, (Instant, Arc<String>)>>>;
 
 impl AppState {
     pub fn new(queries: Queries, monitor: HealthMonitor) -> Self {
