@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{free_port, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig, SaleEvent, StockMovementEvent};
@@ -136,44 +136,14 @@ impl Produced {
 
 /// Waits until every event is in the raw tables and in all three rollups.
 async fn wait_landed(env: &TestEnv, p: &Produced) {
-    #[derive(Deserialize, Debug, PartialEq)]
-    struct Counts {
-        sales: u64,
-        moves: u64,
-        sales_rollup: u64,
-        moves_rollup: u64,
-        levels_quantity: u64,
-    }
-    let want = Counts {
-        sales: p.sales.len() as u64,
-        moves: p.moves.len() as u64,
-        sales_rollup: p.sales.len() as u64,
-        moves_rollup: p.moves.len() as u64,
-        levels_quantity: p.move_quantity(),
-    };
-    let db = &env.database;
-    let sql = format!(
-        "SELECT (SELECT count() FROM {db}.sales) AS sales, \
-         (SELECT count() FROM {db}.stock_movements) AS moves, \
-         (SELECT toUInt64(countMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
-         (SELECT toUInt64(countMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
-         (SELECT toUInt64(sum(supplied + relocated + written_off)) FROM {db}.stock_levels) AS levels_quantity"
-    );
-    let mut last = None;
-    let start = Instant::now();
-    loop {
-        if let Ok(c) = env.clickhouse.query_one::<Counts>(&sql).await {
-            if c == want {
-                return;
-            }
-            last = Some(c);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "the events did not land within 90 s: want {want:?}, have {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    common::wait_landed(
+        env,
+        p.sales.len() as u64,
+        p.moves.len() as u64,
+        p.move_quantity(),
+        Duration::from_secs(90),
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------- JSON helpers

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::{pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use testkit::TestEnv;
 
@@ -76,44 +75,14 @@ impl Totals {
 
 /// Waits until every event counted in `t` is in the raw tables and the rollups.
 async fn wait_landed(env: &TestEnv, t: &Totals) {
-    #[derive(Deserialize, Debug, PartialEq)]
-    struct Counts {
-        sales: u64,
-        moves: u64,
-        sales_rollup: u64,
-        moves_rollup: u64,
-        levels_quantity: u64,
-    }
-    let want = Counts {
-        sales: t.sales,
-        moves: t.moves,
-        sales_rollup: t.sales,
-        moves_rollup: t.moves,
-        levels_quantity: t.move_quantity,
-    };
-    let db = &env.database;
-    let sql = format!(
-        "SELECT (SELECT count() FROM {db}.sales) AS sales, \
-         (SELECT count() FROM {db}.stock_movements) AS moves, \
-         (SELECT toUInt64(countMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
-         (SELECT toUInt64(countMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
-         (SELECT toUInt64(sum(supplied + relocated + written_off)) FROM {db}.stock_levels) AS levels_quantity"
-    );
-    let start = Instant::now();
-    let mut last = None;
-    loop {
-        if let Ok(c) = env.clickhouse.query_one::<Counts>(&sql).await {
-            if c == want {
-                return;
-            }
-            last = Some(c);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the events did not land within 60 s: want {want:?}, have {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_landed(
+        env,
+        t.sales,
+        t.moves,
+        t.move_quantity,
+        Duration::from_secs(60),
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------- processes

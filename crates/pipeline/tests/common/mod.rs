@@ -158,3 +158,52 @@ impl Server {
             .unwrap_or_else(|_| panic!("no snapshot event on {path} within 15 s"))
     }
 }
+
+/// Waits until the raw tables and every rollup hold exactly the given events: `sales` and
+/// `moves` rows, and `move_quantity` units across the stock levels.
+pub async fn wait_landed(
+    env: &testkit::TestEnv,
+    sales: u64,
+    moves: u64,
+    move_quantity: u64,
+    timeout: Duration,
+) {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Counts {
+        sales: u64,
+        moves: u64,
+        sales_rollup: u64,
+        moves_rollup: u64,
+        levels_quantity: u64,
+    }
+    let want = Counts {
+        sales,
+        moves,
+        sales_rollup: sales,
+        moves_rollup: moves,
+        levels_quantity: move_quantity,
+    };
+    let db = &env.database;
+    let sql = format!(
+        "SELECT (SELECT count() FROM {db}.sales) AS sales, \
+         (SELECT count() FROM {db}.stock_movements) AS moves, \
+         (SELECT toUInt64(countMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
+         (SELECT toUInt64(countMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
+         (SELECT toUInt64(sum(supplied + relocated + written_off)) FROM {db}.stock_levels) AS levels_quantity"
+    );
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        if let Ok(c) = env.clickhouse.query_one::<Counts>(&sql).await {
+            if c == want {
+                return;
+            }
+            last = Some(c);
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "the events did not land within {timeout:?}: want {want:?}, have {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
