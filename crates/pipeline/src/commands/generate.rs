@@ -131,11 +131,14 @@ pub async fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode
         let bar = bar.clone();
         let stop = stop.clone();
         move || {
+            let started = std::time::Instant::now();
             let mut progress = |n: u64| {
-                bar.set_position(match limits.duration {
-                    Some(_) => 0,
-                    None => n,
-                });
+                // A bar of events for --count, of seconds for --duration alone.
+                match (limits.count, limits.duration) {
+                    (Some(_), _) => bar.set_position(n),
+                    (None, Some(_)) => bar.set_position(started.elapsed().as_secs()),
+                    (None, None) => {}
+                }
                 bar.set_message(format!("{n} events"));
             };
             publish::run(&mut generator, &publisher, &limits, &stop, &mut progress)
@@ -152,18 +155,15 @@ pub async fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode
 }
 
 fn progress_bar(limits: &RunLimits) -> ProgressBar {
-    let bar = match limits.count {
-        Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} events · {per_sec} · eta {eta}")
-                .expect("valid template"),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg} · {elapsed}").expect("valid template"),
-        ),
+    let style = |t: &str| ProgressStyle::with_template(t).expect("valid template");
+    let bar = match (limits.count, limits.duration) {
+        (Some(n), _) => ProgressBar::new(n)
+            .with_style(style("{bar:40} {pos}/{len} events · {per_sec} · eta {eta}")),
+        (None, Some(d)) => {
+            ProgressBar::new(d.as_secs().max(1)).with_style(style("{bar:40} {pos}/{len} s · {msg}"))
+        }
+        (None, None) => ProgressBar::new_spinner().with_style(style("{spinner} {msg} · {elapsed}")),
     };
-    if let (None, Some(d)) = (limits.count, limits.duration) {
-        bar.set_message(format!("for {}", humantime::format_duration(d)));
-    }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
