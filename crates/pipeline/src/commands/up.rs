@@ -2,6 +2,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
 use publish::RunLimits;
 
@@ -27,6 +28,11 @@ pub struct UpArgs {
 }
 
 pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
+    // Fail before touching anything when the dashboard's port is taken.
+    drop(
+        std::net::TcpListener::bind(args.serve.listen)
+            .with_context(|| format!("cannot listen on {} (use --listen)", args.serve.listen))?,
+    );
     println!("checking the services…");
     let checks = run_checks(
         config,
