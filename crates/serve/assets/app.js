@@ -102,6 +102,7 @@
     col_landed: { ru: 'Записано/с', en: 'Landed/s' },
     col_rows: { ru: 'Строк', en: 'Rows' },
     col_lag: { ru: 'Отставание', en: 'Lag' },
+    stalled: { ru: 'стоит {s} с', en: 'stalled {s} s' },
     col_dead: { ru: 'Отклонено', en: 'Dead letters' },
     latency_p50: { ru: 'Задержка p50', en: 'Latency p50' },
     latency_p95: { ru: 'Задержка p95', en: 'Latency p95' },
@@ -584,7 +585,8 @@
       setText(c[2], nz(tp.produced_per_s, fmt.dec2));
       setText(c[3], nz(tp.landed_per_s, fmt.dec2));
       setText(c[4], int(tp.rows));
-      setText(c[5], int(tp.lag));
+      const stalled = isNum(tp.stalled_for_s);
+      setText(c[5], stalled ? int(tp.lag) + ' ⚠ ' + t('stalled', { s: int(tp.stalled_for_s) }) : int(tp.lag));
       setText(c[6], int(tp.dead_letters));
       c[0].className = 'mono strong';
       c[1].className = 'mono muted hide-sm';
@@ -592,7 +594,9 @@
       c[3].dataset.value = isNum(tp.landed_per_s) ? String(tp.landed_per_s) : '';
       c[4].setAttribute('data-testid', 'health-' + name + '-rows');
       c[4].dataset.value = isNum(tp.rows) ? String(tp.rows) : '';
-      c[5].classList.toggle('warn', isNum(tp.lag) && tp.lag > 1000);
+      c[5].classList.toggle('warn', !stalled && isNum(tp.lag) && tp.lag > 1000);
+      c[5].classList.toggle('bad', stalled);
+      c[5].setAttribute('data-testid', 'health-' + name + '-lag');
       c[6].classList.toggle('bad', isNum(tp.dead_letters) && tp.dead_letters > 0);
       trs[i].dataset.topic = name;
     });

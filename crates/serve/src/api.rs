@@ -315,6 +315,18 @@ async fn metrics(State(s): State<AppState>) -> Response {
             .filter_map(|t| t.lag.map(|r| (label("topic", &t.topic), r as f64)))
             .collect(),
     );
+    metric(
+        "pipeline_consumer_stalled_seconds",
+        "Seconds a table has gained no row while messages wait on its topic (absent when flowing).",
+        "gauge",
+        h.topics
+            .iter()
+            .filter_map(|t| {
+                t.stalled_for_s
+                    .map(|s| (label("topic", &t.topic), s as f64))
+            })
+            .collect(),
+    );
     let mut latency = Vec::new();
     if let Some(v) = h.latency_ms.p50 {
         latency.push(("{quantile=\"0.5\"}".to_string(), v as f64 / 1000.0));

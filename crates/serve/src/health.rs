@@ -30,6 +30,10 @@ pub struct TopicHealth {
     pub rows: Option<u64>,
     pub broker_end_offset: Option<i64>,
     pub lag: Option<i64>,
+    /// Seconds the table has gained no row while messages wait on the topic (from
+    /// [`STALL_AFTER`] on): a Kafka table stopped by a malformed message, a consumer group
+    /// stuck after a crash, or 18.16 holding back a block that is not full.
+    pub stalled_for_s: Option<u64>,
     /// Counted once the dead-letter table exists; `null` until then.
     pub dead_letters: Option<u64>,
 }
@@ -82,6 +86,7 @@ impl HealthMonitor {
             history: VecDeque::new(),
             latencies: latencies.clone(),
             version: None,
+            progress: HashMap::new(),
         };
         let latest = Arc::new(RwLock::new(state.measure().await));
         let monitor = HealthMonitor {
@@ -140,11 +145,38 @@ struct MonitorState {
     history: VecDeque<Sample>,
     latencies: Arc<Mutex<VecDeque<u64>>>,
     version: Option<String>,
+    progress: HashMap<String, Option<Progress>>,
 }
 
 /// Rates are averaged over this window.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 const KEEP_LATENCIES: usize = 600;
+/// How long a table may gain nothing while messages wait before it counts as stalled.
+pub const STALL_AFTER: Duration = Duration::from_secs(10);
+
+/// When a table last gained rows.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    rows: u64,
+    since: Instant,
+}
+
+impl Progress {
+    /// Records `rows` at `now`; returns how long the table has been stalled, if it has.
+    fn observe(
+        last: &mut Option<Progress>,
+        rows: u64,
+        lag: Option<i64>,
+        now: Instant,
+    ) -> Option<u64> {
+        match last {
+            Some(p) if p.rows == rows => {}
+            _ => *last = Some(Progress { rows, since: now }),
+        }
+        let idle = now.duration_since(last.expect("set above").since);
+        (lag.unwrap_or(0) > 0 && idle >= STALL_AFTER).then_some(idle.as_secs())
+    }
+}
 
 impl MonitorState {
     async fn measure(&mut self) -> HealthSnapshot {
@@ -237,6 +269,14 @@ impl MonitorState {
                 .ok()
                 .and_then(|b| b.get(&t.topic))
                 .and_then(|(_, lag)| *lag);
+            let stalled_for_s = row_now.and_then(|rows| {
+                Progress::observe(
+                    self.progress.entry(t.table.clone()).or_default(),
+                    rows,
+                    lag,
+                    now,
+                )
+            });
             snapshot.topics.push(TopicHealth {
                 topic: t.topic.clone(),
                 table: t.table.clone(),
@@ -253,6 +293,7 @@ impl MonitorState {
                 rows: row_now,
                 broker_end_offset: end_now,
                 lag,
+                stalled_for_s,
                 dead_letters: None,
             });
         }
@@ -373,5 +414,40 @@ impl ProbeTracker {
                 latencies.pop_front();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_that_gains_nothing_while_messages_wait_is_stalled() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut p = None;
+        assert_eq!(Progress::observe(&mut p, 10, Some(5), at(0)), None);
+        assert_eq!(
+            Progress::observe(&mut p, 10, Some(5), at(9)),
+            None,
+            "not yet"
+        );
+        assert_eq!(Progress::observe(&mut p, 10, Some(5), at(12)), Some(12));
+        assert_eq!(
+            Progress::observe(&mut p, 10, Some(0), at(13)),
+            None,
+            "nothing waits: idle, not stalled"
+        );
+        assert_eq!(
+            Progress::observe(&mut p, 11, Some(5), at(14)),
+            None,
+            "rows arrived"
+        );
+        assert_eq!(
+            Progress::observe(&mut p, 11, None, at(40)),
+            None,
+            "lag unknown"
+        );
+        assert_eq!(Progress::observe(&mut p, 11, Some(1), at(40)), Some(26));
     }
 }
