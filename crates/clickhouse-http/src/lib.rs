@@ -107,13 +107,6 @@ impl Client {
         self
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-    pub fn database(&self) -> &str {
-        &self.database
-    }
-
     async fn post(&self, sql: &str) -> Result<String> {
         self.post_with(sql, &[]).await
     }

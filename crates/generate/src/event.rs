@@ -123,12 +123,6 @@ impl StockMovementEvent {
     pub const EVENT_TYPE: &'static str = "stock_movement";
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
-    Sale,
-    StockMovement,
-}
-
 #[derive(Debug, Clone)]
 pub enum Event {
     Sale(SaleEvent),
@@ -136,12 +130,6 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn kind(&self) -> EventKind {
-        match self {
-            Event::Sale(_) => EventKind::Sale,
-            Event::StockMovement(_) => EventKind::StockMovement,
-        }
-    }
     pub fn event_id(&self) -> Uuid {
         match self {
             Event::Sale(e) => e.event_id,

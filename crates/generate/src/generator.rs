@@ -77,10 +77,6 @@ impl Generator {
         })
     }
 
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
-    }
-
     /// A product index skewed towards the front of the catalogue: some goods sell more.
     fn product_index(&mut self) -> usize {
         let r: f64 = self.rng.random();

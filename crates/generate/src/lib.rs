@@ -7,7 +7,6 @@ mod generator;
 
 pub use catalogue::{Catalogue, Locale, Product, CATEGORY_COUNT, PRODUCT_COUNT, WAREHOUSE_COUNT};
 pub use event::{
-    Cents, DiscountPercent, Event, EventKind, EventTime, MovementType, SaleEvent,
-    StockMovementEvent,
+    Cents, DiscountPercent, Event, EventTime, MovementType, SaleEvent, StockMovementEvent,
 };
 pub use generator::{Generator, GeneratorConfig};

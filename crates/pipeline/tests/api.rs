@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, pipeline_ok, Server};
+use common::{free_port, generate_seeded, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig, SaleEvent, StockMovementEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -179,18 +179,7 @@ fn unix_now() -> u32 {
 async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
     let env = TestEnv::new("api").await;
     pipeline_ok(&env, &["schema", "apply"]);
-    pipeline_ok(
-        &env,
-        &[
-            "generate",
-            "--rate",
-            "0",
-            "--count",
-            &N.to_string(),
-            "--seed",
-            &SEED.to_string(),
-        ],
-    );
+    generate_seeded(&env, SEED, N, &[]);
     let p = produced(SEED, N);
     wait_landed(&env, &p).await;
     let server = Server::start(env.pipeline_args()).await;

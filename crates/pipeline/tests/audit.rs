@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pipeline, pipeline_ok, stdout};
+use common::{generate_seeded, pipeline, pipeline_ok, stdout};
 use serde::Deserialize;
 use serde_json::Value;
 use testkit::{wait_for, TestEnv};
@@ -30,10 +30,7 @@ fn topic<'a>(audit: &'a Value, table: &str) -> &'a Value {
 async fn audit_finds_duplicates_and_losses() {
     let env = TestEnv::new("audit").await;
     pipeline_ok(&env, &["schema", "apply"]);
-    pipeline_ok(
-        &env,
-        &["generate", "--rate", "0", "--count", "2000", "--seed", "5"],
-    );
+    generate_seeded(&env, 5, 2000, &[]);
     let ch = env.clickhouse.clone();
     let db = env.database.clone();
     #[derive(Deserialize)]

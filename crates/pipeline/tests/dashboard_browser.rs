@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{pipeline_ok, Server};
+use common::{generate_seeded, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use serde_json::{json, Value};
 use testkit::TestEnv;
@@ -232,20 +232,7 @@ async fn dashboard_shows_live_exact_figures_in_both_languages() {
     Browser::check_tools();
     let env = TestEnv::new("browser").await;
     pipeline_ok(&env, &["schema", "apply"]);
-    let generate = |(seed, n): (u64, u64)| {
-        pipeline_ok(
-            &env,
-            &[
-                "generate",
-                "--rate",
-                "0",
-                "--count",
-                &n.to_string(),
-                "--seed",
-                &seed.to_string(),
-            ],
-        );
-    };
+    let generate = |(seed, n): (u64, u64)| generate_seeded(&env, seed, n, &[]);
     generate(FIRST);
     let mut totals = Totals::default();
     totals.add(FIRST);

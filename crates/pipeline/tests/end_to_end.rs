@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::pipeline_ok;
+use common::{generate_seeded, pipeline_ok};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use serde::Deserialize;
 use testkit::{wait_for, TestEnv};
@@ -60,19 +60,7 @@ struct Sums {
 async fn twenty_thousand_events_land_exactly_once_and_add_up() {
     let env = TestEnv::new("e2e").await;
     pipeline_ok(&env, &["schema", "apply"]);
-    let summary = pipeline_ok(
-        &env,
-        &[
-            "generate",
-            "--rate",
-            "0",
-            "--count",
-            &N.to_string(),
-            "--seed",
-            &SEED.to_string(),
-            "--json",
-        ],
-    );
+    let summary = generate_seeded(&env, SEED, N, &["--json"]);
     let summary: serde_json::Value = serde_json::from_str(summary.trim()).expect("JSON summary");
     let acked: u64 = summary["topics"]
         .as_array()

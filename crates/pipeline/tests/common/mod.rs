@@ -23,6 +23,16 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `pipeline generate` of `count` events from `seed`, as fast as the broker takes them.
+pub fn generate_seeded(env: &TestEnv, seed: u64, count: u64, extra: &[&str]) -> String {
+    let (seed, count) = (seed.to_string(), count.to_string());
+    let mut args = vec![
+        "generate", "--rate", "0", "--count", &count, "--seed", &seed,
+    ];
+    args.extend_from_slice(extra);
+    pipeline_ok(env, &args)
+}
+
 /// Runs and asserts success, returning stdout.
 pub fn pipeline_ok(env: &TestEnv, args: &[&str]) -> String {
     let out = pipeline(env, args);
