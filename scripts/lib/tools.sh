@@ -57,3 +57,9 @@ drop_stale_test_databases() {
         curl -sf "$url/" --data-binary "DROP DATABASE IF EXISTS \`$db\`" >/dev/null || true
     done
 }
+
+# The compose files are checked with `docker-compose config` (crates/pipeline/tests/compose.rs):
+# Debian's docker-compose (v1, Python) parses and validates them without a Docker engine.
+ensure_docker_compose() {
+    command -v docker-compose >/dev/null || apt_install docker-compose
+}
