@@ -123,6 +123,13 @@ impl StockMovementEvent {
     pub const EVENT_TYPE: &'static str = "stock_movement";
 }
 
+/// The topic a message belongs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Sales,
+    Warehouse,
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
     Sale(SaleEvent),
@@ -134,6 +141,12 @@ impl Event {
         match self {
             Event::Sale(e) => e.event_id,
             Event::StockMovement(e) => e.event_id,
+        }
+    }
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::Sale(_) => Topic::Sales,
+            Event::StockMovement(_) => Topic::Warehouse,
         }
     }
     pub fn product_id(&self) -> u32 {

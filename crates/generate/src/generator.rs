@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
+use crate::bad::{BadMessage, BadSource};
 use crate::catalogue::{Catalogue, Locale};
 use crate::event::{
     Cents, DiscountPercent, Event, EventTime, MovementType, SaleEvent, StockMovementEvent,
@@ -27,6 +28,9 @@ pub struct GeneratorConfig {
     pub locale: Locale,
     /// Share of sales among all events (the contract's mix is 0.7).
     pub sales_share: f64,
+    /// Share of messages from [`Generator::next_message`] that are bad instead of events
+    /// (0..=1; 0 = none).
+    pub bad_ratio: f64,
 }
 
 impl Default for GeneratorConfig {
@@ -35,8 +39,16 @@ impl Default for GeneratorConfig {
             seed: None,
             locale: Locale::Ru,
             sales_share: 0.7,
+            bad_ratio: 0.0,
         }
     }
+}
+
+/// One message for the topics: an event of the contract, or a deliberately bad one.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Event(Event),
+    Bad(BadMessage),
 }
 
 pub struct Generator {
@@ -47,6 +59,8 @@ pub struct Generator {
     /// Units on hand per (warehouse, product) in this run, so relocations and write-offs
     /// never move more than a warehouse holds and stock levels stay realistic.
     on_hand: Vec<u32>,
+    /// Present when `bad_ratio` > 0.
+    bad: Option<Box<BadSource>>,
 }
 
 fn uuid_from(rng: &mut ChaCha8Rng) -> Uuid {
@@ -61,20 +75,53 @@ impl Generator {
                 config.sales_share
             ));
         }
-        let mut rng = match config.seed {
-            Some(seed) => ChaCha8Rng::seed_from_u64(seed),
-            None => ChaCha8Rng::from_os_rng(),
+        if !(0.0..=1.0).contains(&config.bad_ratio) {
+            return Err(format!(
+                "bad ratio {} is not within 0..=1",
+                config.bad_ratio
+            ));
+        }
+        // Independent streams of one seed: the events (stream 0) do not depend on whether,
+        // or how many, bad messages are mixed in (streams 1 and 2).
+        let rng = |stream| {
+            let mut rng = match config.seed {
+                Some(seed) => ChaCha8Rng::seed_from_u64(seed),
+                None => ChaCha8Rng::from_os_rng(),
+            };
+            rng.set_stream(stream);
+            rng
         };
+        let mut generator = Generator::with_rng(rng(0), config);
+        if config.bad_ratio > 0.0 {
+            let donor = Generator::with_rng(rng(2), config);
+            let source = BadSource::new(config.bad_ratio, rng(1), donor);
+            generator.bad = Some(Box::new(source));
+        }
+        Ok(generator)
+    }
+
+    fn with_rng(mut rng: ChaCha8Rng, config: &GeneratorConfig) -> Self {
         let customers = (0..REGULAR_CUSTOMERS)
             .map(|_| uuid_from(&mut rng))
             .collect();
-        Ok(Generator {
+        Generator {
             rng,
             catalogue: Catalogue::new(config.locale),
             customers,
             sales_share: config.sales_share,
             on_hand: vec![0; crate::WAREHOUSE_COUNT * crate::PRODUCT_COUNT],
-        })
+            bad: None,
+        }
+    }
+
+    /// The next message: with probability `bad_ratio` a bad one, else the next event. The
+    /// events are those `next_event` would give, in the same order: a bad message replaces
+    /// an event without consuming one.
+    pub fn next_message(&mut self, at: EventTime) -> Message {
+        match self.bad.as_mut().and_then(|b| b.next(at)) {
+            Some(bad) => Message::Bad(bad),
+            None => Message::Event(self.next_event(at)),
+        }
     }
 
     /// A product index skewed towards the front of the catalogue: some goods sell more.

@@ -14,11 +14,12 @@ use rdkafka::ClientContext;
 use crate::{Error, KafkaSettings, Result};
 
 /// Live counters of one topic. `sent` counts messages handed to librdkafka; each ends as
-/// exactly one of `acked` or `failed`.
+/// exactly one of `acked` (events), `bad_acked` (deliberately bad messages) or `failed`.
 #[derive(Debug, Default)]
 pub struct TopicCounters {
     pub sent: AtomicU64,
     pub acked: AtomicU64,
+    pub bad_acked: AtomicU64,
     pub failed: AtomicU64,
     pub acked_bytes: AtomicU64,
     sent_quantity: AtomicI64,
@@ -30,8 +31,13 @@ pub struct TopicCounters {
 /// What one topic received for sure: the acknowledged events and their sums.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TopicLedger {
+    /// Acknowledged events; `quantity` and `total_cents` are their sums.
     pub events: u64,
+    /// Acknowledged bytes, of events and bad messages alike.
     pub bytes: u64,
+    /// Acknowledged bad messages (`--bad-ratio`), in none of the other figures but `bytes`.
+    pub bad: u64,
+    /// Messages that failed, events and bad messages alike.
     pub failed: u64,
     pub in_flight: u64,
     pub quantity: i64,
@@ -41,15 +47,17 @@ pub struct TopicLedger {
 impl TopicCounters {
     /// Acknowledged events and sums. Exact once nothing is in flight (after a flush).
     pub fn ledger(&self) -> TopicLedger {
-        let (sent, acked, failed) = (
+        let (sent, acked, bad, failed) = (
             self.sent.load(Relaxed),
             self.acked.load(Relaxed),
+            self.bad_acked.load(Relaxed),
             self.failed.load(Relaxed),
         );
-        let in_flight = sent.saturating_sub(acked + failed);
+        let in_flight = sent.saturating_sub(acked + bad + failed);
         TopicLedger {
             events: acked,
             bytes: self.acked_bytes.load(Relaxed),
+            bad,
             failed,
             in_flight,
             quantity: self.sent_quantity.load(Relaxed) - self.failed_quantity.load(Relaxed),
@@ -120,10 +128,14 @@ pub struct DeliveryContext {
 
 impl ClientContext for DeliveryContext {}
 
-impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = ();
+/// The delivery opaque of a message: which kind of message a delivery report is about.
+const EVENT: usize = 0;
+const BAD: usize = 1;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, kind: usize) {
         let (msg, err) = match result {
             Ok(m) => (m, None),
             Err((e, m)) => (m, Some(e)),
@@ -135,15 +147,22 @@ impl ProducerContext for DeliveryContext {
         let payload = msg.payload().unwrap_or_default();
         match err {
             None => {
-                c.acked.fetch_add(1, Relaxed);
                 c.acked_bytes.fetch_add(payload.len() as u64, Relaxed);
-                self.probe.offer(i, payload);
+                if kind == BAD {
+                    c.bad_acked.fetch_add(1, Relaxed);
+                } else {
+                    c.acked.fetch_add(1, Relaxed);
+                    self.probe.offer(i, payload);
+                }
             }
             Some(e) => {
                 c.failed.fetch_add(1, Relaxed);
-                let (q, cents) = sums_of(payload);
-                c.failed_quantity.fetch_add(q, Relaxed);
-                c.failed_total_cents.fetch_add(cents, Relaxed);
+                // A bad message added nothing to the sums, so takes nothing from them.
+                if kind == EVENT {
+                    let (q, cents) = sums_of(payload);
+                    c.failed_quantity.fetch_add(q, Relaxed);
+                    c.failed_total_cents.fetch_add(cents, Relaxed);
+                }
                 let n = self.errors_logged.fetch_add(1, Relaxed);
                 if n < 10 || n.is_multiple_of(1000) {
                     tracing::error!(topic = msg.topic(), error = %e, failures = n + 1,
@@ -221,7 +240,7 @@ impl Publisher {
         &self.topics
     }
 
-    /// Queues one message; waits while librdkafka's queue is full. A message the client
+    /// Queues one event; waits while librdkafka's queue is full. A message the client
     /// refuses outright (too large, unknown topic) is counted as failed and reported.
     pub fn send(
         &self,
@@ -231,11 +250,28 @@ impl Publisher {
         quantity: i64,
         total_cents: i64,
     ) -> Result<()> {
+        self.enqueue(topic, key, payload, EVENT, quantity, total_cents)
+    }
+
+    /// Queues one deliberately bad message, counted apart from the events (`bad_acked`).
+    pub fn send_bad(&self, topic: usize, key: &[u8], payload: &[u8]) -> Result<()> {
+        self.enqueue(topic, key, payload, BAD, 0, 0)
+    }
+
+    fn enqueue(
+        &self,
+        topic: usize,
+        key: &[u8],
+        payload: &[u8],
+        kind: usize,
+        quantity: i64,
+        total_cents: i64,
+    ) -> Result<()> {
         let c = &self.counters[topic];
         c.sent.fetch_add(1, Relaxed);
         c.sent_quantity.fetch_add(quantity, Relaxed);
         c.sent_total_cents.fetch_add(total_cents, Relaxed);
-        let mut record = BaseRecord::to(&self.topics[topic])
+        let mut record = BaseRecord::with_opaque_to(&self.topics[topic], kind)
             .key(key)
             .payload(payload);
         loop {
@@ -262,5 +298,21 @@ impl Publisher {
 
     pub fn in_flight(&self) -> usize {
         self.producer.in_flight_count().max(0) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_messages_are_counted_apart_from_events() {
+        let c = TopicCounters::default();
+        c.sent.store(10, Relaxed);
+        c.acked.store(6, Relaxed);
+        c.bad_acked.store(2, Relaxed);
+        c.failed.store(1, Relaxed);
+        let l = c.ledger();
+        assert_eq!((l.events, l.bad, l.failed, l.in_flight), (6, 2, 1, 1));
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use generate::{Event, EventTime, Generator};
+use generate::{Event, EventTime, Generator, Message, Topic};
 
 use crate::producer::TopicLedger;
 use crate::{Publisher, Result};
@@ -12,9 +12,16 @@ use crate::{Publisher, Result};
 pub const SALES: usize = 0;
 pub const WAREHOUSE: usize = 1;
 
+fn index(topic: Topic) -> usize {
+    match topic {
+        Topic::Sales => SALES,
+        Topic::Warehouse => WAREHOUSE,
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunLimits {
-    /// Events per second; `0` = as fast as the broker takes them.
+    /// Messages per second; `0` = as fast as the broker takes them.
     pub rate: f64,
     pub count: Option<u64>,
     pub duration: Option<Duration>,
@@ -59,7 +66,8 @@ impl Clock {
 }
 
 /// Runs until `limits` are reached or `stop` is set, then flushes what is in flight.
-/// `progress` is called now and then with the number of events queued so far.
+/// `progress` is called now and then with the number of messages queued so far.
+/// `count` and `rate` count messages: events and the generator's bad messages alike.
 pub fn run(
     generator: &mut Generator,
     publisher: &Publisher,
@@ -98,18 +106,26 @@ pub fn run(
                 continue;
             }
         }
-        let event = generator.next_event(clock.now());
-        buf.clear();
-        event.write_json(&mut buf);
-        let (topic, quantity, cents) = match &event {
-            Event::Sale(s) => (SALES, s.quantity as i64, s.total.0),
-            Event::StockMovement(m) => (WAREHOUSE, m.quantity as i64, 0),
+        let sent_one = match generator.next_message(clock.now()) {
+            Message::Event(event) => {
+                buf.clear();
+                event.write_json(&mut buf);
+                let (quantity, cents) = match &event {
+                    Event::Sale(s) => (s.quantity as i64, s.total.0),
+                    Event::StockMovement(m) => (m.quantity as i64, 0),
+                };
+                let key = format_u32(&mut key, event.product_id());
+                publisher.send(index(event.topic()), key, &buf, quantity, cents)
+            }
+            Message::Bad(bad) => {
+                let key = format_u32(&mut key, bad.product_id);
+                publisher.send_bad(index(bad.topic), key, &bad.payload)
+            }
         };
-        let key = format_u32(&mut key, event.product_id());
-        if let Err(e) = publisher.send(topic, key, &buf, quantity, cents) {
+        if let Err(e) = sent_one {
             refused += 1;
             if refused <= 10 {
-                tracing::error!(error = %e, "the Kafka client refused an event; it is counted as failed");
+                tracing::error!(error = %e, "the Kafka client refused a message; it is counted as failed");
             }
         }
         sent += 1;

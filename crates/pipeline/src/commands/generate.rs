@@ -51,15 +51,34 @@ fn parse_share(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+fn parse_bad_ratio(s: &str) -> Result<f64, String> {
+    parse_share(s).map_err(|_| {
+        format!("{s:?} is not a ratio between 0 and 1 (the share of messages that are bad)")
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub events: EventArgs,
     #[command(flatten)]
     pub topics: TopicArgs,
-    /// Stop after this many events.
+    /// Stop after this many messages (events, and bad messages with --bad-ratio).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Share of messages (0 to 1) that are malformed instead of events, for demos and tests.
+    ///
+    /// A bad message REPLACES an event: --count and --rate count both, and the events are
+    /// those of a run without bad messages, fewer of them; the same seed gives the same
+    /// messages. Its kind is drawn uniformly from those that apply to its topic: truncated
+    /// JSON, plain text, binary garbage (some with a lone CR or a DEL byte), a wrong type
+    /// ("quantity": "two", price as a string), a missing field, an unknown event_type or
+    /// movement_type, a negative quantity, a zero price, an unparsable or year-2099
+    /// event_time, an oversized (~100 KB) message. Their event_id, where they have one,
+    /// starts with "bad-". The summary counts them in their own column, "bad"; its events,
+    /// events/s and sums are of good events only, its bytes of both.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_bad_ratio)]
+    pub bad_ratio: f64,
     /// Stop after this long, e.g. 30s, 10m.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
@@ -69,13 +88,17 @@ pub struct GenerateArgs {
 }
 
 impl EventArgs {
-    pub fn generator(&self) -> anyhow::Result<Generator> {
-        Generator::new(&GeneratorConfig {
+    pub fn config(&self) -> GeneratorConfig {
+        GeneratorConfig {
             seed: self.seed,
             locale: self.locale,
             sales_share: self.sales_share,
-        })
-        .map_err(anyhow::Error::msg)
+            bad_ratio: 0.0,
+        }
+    }
+
+    pub fn generator(&self) -> anyhow::Result<Generator> {
+        Generator::new(&self.config()).map_err(anyhow::Error::msg)
     }
 }
 
@@ -117,7 +140,11 @@ pub fn stop_on_signal() -> Arc<AtomicBool> {
 }
 
 pub async fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let mut generator = args.events.generator()?;
+    let mut generator = Generator::new(&GeneratorConfig {
+        bad_ratio: args.bad_ratio,
+        ..args.events.config()
+    })
+    .map_err(anyhow::Error::msg)?;
     ensure_topics(config, &args.topics).await?;
     let publisher = Publisher::new(&config.kafka(), &config.topics())?;
     let stop = stop_on_signal();
@@ -178,7 +205,7 @@ pub fn print_summary(summary: &RunSummary, json: bool) {
                 serde_json::json!({
                     "topic": name, "events": l.events, "bytes": l.bytes, "failed": l.failed,
                     "in_flight": l.in_flight, "quantity": l.quantity, "total_cents": l.total_cents,
-                    "events_per_s": l.events as f64 / secs,
+                    "events_per_s": l.events as f64 / secs, "bad": l.bad,
                 })
             })
             .collect();
@@ -188,18 +215,20 @@ pub fn print_summary(summary: &RunSummary, json: bool) {
         println!("{out}");
         return;
     }
+    // "bad" is last so that readers of the older columns keep working.
     println!(
-        "{:<16} {:>10} {:>12} {:>12} {:>8}",
-        "topic", "events", "bytes", "events/s", "failed"
+        "{:<16} {:>10} {:>12} {:>12} {:>8} {:>8}",
+        "topic", "events", "bytes", "events/s", "failed", "bad"
     );
     for (name, l) in &summary.topics {
         println!(
-            "{:<16} {:>10} {:>12} {:>12.1} {:>8}",
+            "{:<16} {:>10} {:>12} {:>12.1} {:>8} {:>8}",
             name,
             l.events,
             l.bytes,
             l.events as f64 / secs,
-            l.failed + l.in_flight
+            l.failed + l.in_flight,
+            l.bad
         );
     }
     println!(
