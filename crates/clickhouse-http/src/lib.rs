@@ -112,10 +112,28 @@ impl Client {
     }
 
     async fn post_with(&self, sql: &str, extra: &[(&str, &str)]) -> Result<String> {
+        self.send(None, sql.as_bytes().to_vec(), extra).await
+    }
+
+    /// `INSERT … FORMAT X` in the URL, the data as the body: bytes go through untouched.
+    pub async fn insert(&self, insert: &str, data: Vec<u8>) -> Result<()> {
+        self.send(Some(insert), data, &[]).await.map(drop)
+    }
+
+    async fn send(
+        &self,
+        query: Option<&str>,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Result<String> {
+        let sql = query.unwrap_or("");
         let mut req = self
             .http
             .post(&self.url)
             .query(&[("database", self.database.as_str())]);
+        if let Some(q) = query {
+            req = req.query(&[("query", q)]);
+        }
         for (name, value) in &self.settings {
             req = req.query(&[(name.as_str(), value.as_str())]);
         }
@@ -125,7 +143,7 @@ impl Client {
         }
         tracing::trace!(sql, "clickhouse query");
         let resp = req
-            .body(sql.to_string())
+            .body(body)
             .send()
             .await
             .map_err(|source| Error::Unreachable {

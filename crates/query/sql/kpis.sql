@@ -1,7 +1,7 @@
 -- Overview tiles: the chosen period and the one of equal length just before it.
 SELECT
     minute >= toDateTime({{from}})        AS current,
-    toUInt64(countMerge(orders))          AS orders,
+    toUInt64(sumMerge(orders))          AS orders,
     toUInt64(sumMerge(items))             AS items,
     toFloat64(sumMerge(revenue))          AS revenue,
     toUInt64(uniqExactMerge(customers))   AS unique_customers

@@ -1,6 +1,6 @@
 SELECT
     movement_type,
-    toUInt64(countMerge(events))  AS events,
+    toUInt64(sumMerge(events))  AS events,
     toUInt64(sumMerge(quantity))  AS quantity
 FROM {{db}}.stock_by_minute
 WHERE minute >= toDateTime({{from}})

@@ -1,7 +1,7 @@
 SELECT
     category,
     toFloat64(sumMerge(revenue)) AS revenue,
-    toUInt64(countMerge(orders)) AS orders
+    toUInt64(sumMerge(orders)) AS orders
 FROM {{db}}.sales_by_minute
 WHERE minute >= toDateTime({{from}})
 GROUP BY category

@@ -239,6 +239,19 @@ impl Queries {
         Ok(out)
     }
 
+    /// Refused messages per topic, from the dead_letter table.
+    pub async fn dead_letters(&self) -> Result<BTreeMap<String, u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            topic: String,
+            rows: u64,
+        }
+        let rows: Vec<Row> = self
+            .rows("dead_letters", include_str!("../sql/dead_letters.sql"), &[])
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.topic, r.rows)).collect())
+    }
+
     pub async fn status(&self) -> Result<Status> {
         #[derive(Deserialize)]
         struct Row {

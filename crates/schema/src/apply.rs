@@ -171,7 +171,11 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         }
     }
     // Drop views before the tables they read, create tables before their views.
-    for kind in [IngestKind::View, IngestKind::KafkaTable] {
+    for kind in [
+        IngestKind::View,
+        IngestKind::KafkaTable,
+        IngestKind::ReplayTable,
+    ] {
         for (name, _, _) in r
             .ingest
             .iter()

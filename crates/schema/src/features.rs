@@ -18,6 +18,10 @@ pub struct Features {
     /// `kafka_flush_interval_ms`, `kafka_poll_timeout_ms`, `kafka_thread_per_consumer`,
     /// `kafka_handle_error_mode` (21.6+).
     pub kafka_modern_settings: bool,
+    /// `kafka_handle_error_mode = 'stream'`: unparsable messages become rows with `_error`
+    /// and `_raw_message` instead of stopping the table; with `toJSONString` for refused
+    /// rows (21.7+).
+    pub kafka_error_stream: bool,
     /// A view's insert into its target table triggers the target's own views (not on
     /// 18.16; relied on from 20.3).
     pub cascading_views: bool,
@@ -34,6 +38,7 @@ impl Features {
             kafka_virtual_columns: v.at_least(19, 1),
             kafka_partition_column: v.at_least(20, 5),
             kafka_modern_settings: v.at_least(21, 6),
+            kafka_error_stream: v.at_least(21, 7),
             cascading_views: v.at_least(20, 3),
         })
     }
@@ -43,6 +48,7 @@ impl Features {
             "kafka_virtual_columns" => Some(self.kafka_virtual_columns),
             "kafka_partition_column" => Some(self.kafka_partition_column),
             "kafka_modern_settings" => Some(self.kafka_modern_settings),
+            "kafka_error_stream" => Some(self.kafka_error_stream),
             "cascading_views" => Some(self.cascading_views),
             _ => None,
         }
@@ -53,8 +59,8 @@ impl fmt::Display for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, cascading_views={}",
-            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.cascading_views
+            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, kafka_error_stream={}, cascading_views={}",
+            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.kafka_error_stream, self.cascading_views
         )
     }
 }

@@ -134,69 +134,222 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "minute_rollups",
         source: include_str!("../sql/migrations/0003_minute_rollups.sql"),
     },
+    Migration {
+        version: 4,
+        name: "dead_letters_and_exact_rollups",
+        source: include_str!("../sql/migrations/0004_dead_letters_and_exact_rollups.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestKind {
     KafkaTable,
+    /// A Null table the rescue inserts raw messages into (`*_replay`).
+    ReplayTable,
     View,
+}
+
+/// What a view parses: the `{{parsed}}` it is rendered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    SalesKafka,
+    SalesReplay,
+    WarehouseKafka,
+    WarehouseReplay,
+}
+
+impl Input {
+    const fn table(self) -> &'static str {
+        match self {
+            Input::SalesKafka => "sales_kafka",
+            Input::SalesReplay => "sales_replay",
+            Input::WarehouseKafka => "warehouse_kafka",
+            Input::WarehouseReplay => "warehouse_replay",
+        }
+    }
+    const fn is_sales(self) -> bool {
+        matches!(self, Input::SalesKafka | Input::SalesReplay)
+    }
+    const fn is_replay(self) -> bool {
+        matches!(self, Input::SalesReplay | Input::WarehouseReplay)
+    }
 }
 
 pub struct IngestObject {
     pub name: &'static str,
     pub kind: IngestKind,
-    /// The Kafka table whose stream feeds this object (itself, for a Kafka table): a view is
-    /// re-created whenever that table is.
+    /// The table whose inserts feed this object (itself, for a Kafka or replay table): a
+    /// view is re-created whenever that table is.
     pub stream: &'static str,
     source: &'static str,
+    /// For views over a Kafka or replay table: which one they parse.
+    input: Option<Input>,
+    /// Only where this feature flag has this value.
+    only_if: Option<(&'static str, bool)>,
 }
 
-/// In creation order: Kafka tables, then the rollup views, then the views into the target
-/// tables, so that where views cascade every rollup exists before rows reach its source.
+const fn table(name: &'static str, kind: IngestKind, source: &'static str) -> IngestObject {
+    IngestObject {
+        name,
+        kind,
+        stream: name,
+        source,
+        input: None,
+        only_if: None,
+    }
+}
+
+const fn view(name: &'static str, input: Input, source: &'static str) -> IngestObject {
+    IngestObject {
+        name,
+        kind: IngestKind::View,
+        stream: input.table(),
+        source,
+        input: Some(input),
+        only_if: None,
+    }
+}
+
+/// A rollup view: where views cascade it reads the target table, so one per source is
+/// enough; elsewhere the replay table needs its own.
+const fn rollup(name: &'static str, input: Input, source: &'static str) -> IngestObject {
+    let mut v = view(name, input, source);
+    if input.is_replay() {
+        v.only_if = Some(("cascading_views", false));
+    }
+    v
+}
+
+const fn ledger_view(
+    name: &'static str,
+    ledger: &'static str,
+    source: &'static str,
+) -> IngestObject {
+    IngestObject {
+        name,
+        kind: IngestKind::View,
+        stream: ledger,
+        source,
+        input: None,
+        only_if: None,
+    }
+}
+
+const SALES_MV: &str = include_str!("../sql/ingest/sales_mv.sql");
+const STOCK_MOVEMENTS_MV: &str = include_str!("../sql/ingest/stock_movements_mv.sql");
+const SALES_BY_MINUTE_MV: &str = include_str!("../sql/ingest/sales_by_minute_mv.sql");
+const STOCK_BY_MINUTE_MV: &str = include_str!("../sql/ingest/stock_by_minute_mv.sql");
+const STOCK_LEVELS_MV: &str = include_str!("../sql/ingest/stock_levels_mv.sql");
+const SALES_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/sales_dead_letter_mv.sql");
+const WAREHOUSE_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/warehouse_dead_letter_mv.sql");
+
+/// In creation order: Kafka and replay tables, the rollup views, the dead-letter views,
+/// then the views into the target tables, so that where views cascade every rollup exists
+/// before rows reach its source; last the ledger views that subtract duplicates.
 pub const INGEST: &[IngestObject] = &[
-    IngestObject {
-        name: "sales_kafka",
-        kind: IngestKind::KafkaTable,
-        stream: "sales_kafka",
-        source: include_str!("../sql/ingest/sales_kafka.sql"),
-    },
-    IngestObject {
-        name: "warehouse_kafka",
-        kind: IngestKind::KafkaTable,
-        stream: "warehouse_kafka",
-        source: include_str!("../sql/ingest/warehouse_kafka.sql"),
-    },
-    IngestObject {
-        name: "sales_by_minute_mv",
-        kind: IngestKind::View,
-        stream: "sales_kafka",
-        source: include_str!("../sql/ingest/sales_by_minute_mv.sql"),
-    },
-    IngestObject {
-        name: "stock_by_minute_mv",
-        kind: IngestKind::View,
-        stream: "warehouse_kafka",
-        source: include_str!("../sql/ingest/stock_by_minute_mv.sql"),
-    },
-    IngestObject {
-        name: "stock_levels_mv",
-        kind: IngestKind::View,
-        stream: "warehouse_kafka",
-        source: include_str!("../sql/ingest/stock_levels_mv.sql"),
-    },
-    IngestObject {
-        name: "sales_mv",
-        kind: IngestKind::View,
-        stream: "sales_kafka",
-        source: include_str!("../sql/ingest/sales_mv.sql"),
-    },
-    IngestObject {
-        name: "stock_movements_mv",
-        kind: IngestKind::View,
-        stream: "warehouse_kafka",
-        source: include_str!("../sql/ingest/stock_movements_mv.sql"),
-    },
+    table(
+        "sales_kafka",
+        IngestKind::KafkaTable,
+        include_str!("../sql/ingest/sales_kafka.sql"),
+    ),
+    table(
+        "warehouse_kafka",
+        IngestKind::KafkaTable,
+        include_str!("../sql/ingest/warehouse_kafka.sql"),
+    ),
+    table(
+        "sales_replay",
+        IngestKind::ReplayTable,
+        include_str!("../sql/ingest/sales_replay.sql"),
+    ),
+    table(
+        "warehouse_replay",
+        IngestKind::ReplayTable,
+        include_str!("../sql/ingest/warehouse_replay.sql"),
+    ),
+    rollup("sales_by_minute_mv", Input::SalesKafka, SALES_BY_MINUTE_MV),
+    rollup(
+        "sales_replay_by_minute_mv",
+        Input::SalesReplay,
+        SALES_BY_MINUTE_MV,
+    ),
+    rollup(
+        "stock_by_minute_mv",
+        Input::WarehouseKafka,
+        STOCK_BY_MINUTE_MV,
+    ),
+    rollup(
+        "stock_replay_by_minute_mv",
+        Input::WarehouseReplay,
+        STOCK_BY_MINUTE_MV,
+    ),
+    rollup("stock_levels_mv", Input::WarehouseKafka, STOCK_LEVELS_MV),
+    rollup(
+        "stock_replay_levels_mv",
+        Input::WarehouseReplay,
+        STOCK_LEVELS_MV,
+    ),
+    view(
+        "sales_dead_letter_mv",
+        Input::SalesKafka,
+        SALES_DEAD_LETTER_MV,
+    ),
+    view(
+        "sales_replay_dead_letter_mv",
+        Input::SalesReplay,
+        SALES_DEAD_LETTER_MV,
+    ),
+    view(
+        "warehouse_dead_letter_mv",
+        Input::WarehouseKafka,
+        WAREHOUSE_DEAD_LETTER_MV,
+    ),
+    view(
+        "warehouse_replay_dead_letter_mv",
+        Input::WarehouseReplay,
+        WAREHOUSE_DEAD_LETTER_MV,
+    ),
+    view("sales_mv", Input::SalesKafka, SALES_MV),
+    view("sales_replay_mv", Input::SalesReplay, SALES_MV),
+    view(
+        "stock_movements_mv",
+        Input::WarehouseKafka,
+        STOCK_MOVEMENTS_MV,
+    ),
+    view(
+        "stock_movements_replay_mv",
+        Input::WarehouseReplay,
+        STOCK_MOVEMENTS_MV,
+    ),
+    ledger_view(
+        "sales_duplicates_mv",
+        "sales_duplicates",
+        include_str!("../sql/ingest/sales_duplicates_mv.sql"),
+    ),
+    ledger_view(
+        "stock_duplicates_by_minute_mv",
+        "stock_movements_duplicates",
+        include_str!("../sql/ingest/stock_duplicates_by_minute_mv.sql"),
+    ),
+    ledger_view(
+        "stock_duplicates_levels_mv",
+        "stock_movements_duplicates",
+        include_str!("../sql/ingest/stock_duplicates_levels_mv.sql"),
+    ),
 ];
+
+/// The parse fragments a view's `{{parsed}}` is built from (`sql/ingest/parse/`).
+mod parse {
+    pub const SALES: &str = include_str!("../sql/ingest/parse/sales.sql");
+    pub const WAREHOUSE: &str = include_str!("../sql/ingest/parse/warehouse.sql");
+    pub const SALES_RAW: &str = include_str!("../sql/ingest/parse/sales_raw.sql");
+    pub const WAREHOUSE_RAW: &str = include_str!("../sql/ingest/parse/warehouse_raw.sql");
+    pub const SALES_STREAM: &str = include_str!("../sql/ingest/parse/sales_stream.sql");
+    pub const WAREHOUSE_STREAM: &str = include_str!("../sql/ingest/parse/warehouse_stream.sql");
+    pub const METADATA_KAFKA: &str = include_str!("../sql/ingest/parse/metadata_kafka.sql");
+    pub const METADATA_REPLAY: &str = include_str!("../sql/ingest/parse/metadata_replay.sql");
+    pub const EVENT_TIME: &str = include_str!("../sql/ingest/parse/event_time.sql");
+}
 
 const GATE: &str = include_str!("../sql/ingest/gate.sql");
 
@@ -224,6 +377,30 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
     let r = |name: &str, src: &str| {
         template::render(name, src, &values, &flag).map_err(Error::Template)
     };
+    let mut ingest = Vec::new();
+    for o in INGEST {
+        if let Some((f, want)) = o.only_if {
+            if features.get(f) != Some(want) {
+                continue;
+            }
+        }
+        let mut v = values.clone();
+        v.insert("name", o.name.to_string());
+        if let Some(input) = o.input {
+            let (with, from) = parsed(input, &values, &features)?;
+            v.insert("with", with);
+            v.insert("from", from);
+        }
+        let sql = template::render(o.name, o.source, &v, &flag).map_err(Error::Template)?;
+        let mut s = template::statements(&sql);
+        if s.len() != 1 {
+            return Err(Error::Template(format!(
+                "{} must hold one statement",
+                o.name
+            )));
+        }
+        ingest.push((o.name, o.kind, s.remove(0)));
+    }
     Ok(Rendered {
         state: template::statements(&r("schema_state.sql", STATE)?),
         migrations: MIGRATIONS
@@ -236,19 +413,7 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
                 ))
             })
             .collect::<Result<_>>()?,
-        ingest: INGEST
-            .iter()
-            .map(|o| {
-                let mut s = template::statements(&r(o.name, o.source)?);
-                if s.len() != 1 {
-                    return Err(Error::Template(format!(
-                        "{} must hold one statement",
-                        o.name
-                    )));
-                }
-                Ok((o.name, o.kind, s.remove(0)))
-            })
-            .collect::<Result<_>>()?,
+        ingest,
         gates: if features.cascading_views {
             Vec::new()
         } else {
@@ -266,6 +431,82 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
         },
         features,
     })
+}
+
+/// What a view reads, as `{{with}}` and `{{from}}`: the input's fields, parsed by the
+/// reader this server needs, and checked against the contract (`reject_reason`).
+/// A raw message is parsed in one flat query (a WITH list over the raw table: 18.16 runs a
+/// view over its outermost FROM only); the stream mode's typed columns in a subquery
+/// (their names are the output's, so a WITH alias would be cyclic).
+fn parsed(
+    input: Input,
+    values: &BTreeMap<&'static str, String>,
+    features: &Features,
+) -> Result<(String, String)> {
+    let flag = |name: &str| features.get(name);
+    let mut v = values.clone();
+    v.insert("source", input.table().to_string());
+    v.insert(
+        "topic",
+        values[if input.is_sales() {
+            "sales_topic"
+        } else {
+            "warehouse_topic"
+        }]
+        .clone(),
+    );
+    let render = |name: &str, src: &str, v: &BTreeMap<&'static str, String>| {
+        template::render(name, src, v, &flag)
+            .map(|s| strip_comments(&s))
+            .map_err(Error::Template)
+    };
+    let metadata = if input.is_replay() {
+        render("parse/metadata_replay.sql", parse::METADATA_REPLAY, &v)?
+    } else {
+        render("parse/metadata_kafka.sql", parse::METADATA_KAFKA, &v)?
+    };
+    v.insert("metadata", metadata.clone());
+    v.insert(
+        "event_time",
+        render("parse/event_time.sql", parse::EVENT_TIME, &v)?,
+    );
+    let checks = if input.is_sales() {
+        render("parse/sales.sql", parse::SALES, &v)?
+    } else {
+        render("parse/warehouse.sql", parse::WAREHOUSE, &v)?
+    };
+    let source = format!("{}.{}", values["db"], input.table());
+    if !input.is_replay() && features.kafka_error_stream {
+        let extract = if input.is_sales() {
+            render("parse/sales_stream.sql", parse::SALES_STREAM, &v)?
+        } else {
+            render("parse/warehouse_stream.sql", parse::WAREHOUSE_STREAM, &v)?
+        };
+        return Ok((
+            String::new(),
+            format!("(SELECT *,\n{checks}\nFROM ({extract}))"),
+        ));
+    }
+    let fields = if input.is_sales() {
+        render("parse/sales_raw.sql", parse::SALES_RAW, &v)?
+    } else {
+        render("parse/warehouse_raw.sql", parse::WAREHOUSE_RAW, &v)?
+    };
+    let with: Vec<&str> = [metadata.as_str(), fields.as_str(), checks.as_str()]
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    Ok((format!("WITH\n{}", with.join(",\n")), source))
+}
+
+/// A fragment's own comment lines stay in its file; the rendered view keeps only SQL.
+fn strip_comments(sql: &str) -> String {
+    sql.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
 }
 
 /// The whole DDL for a version as one script (what `pipeline schema print` shows).
@@ -311,17 +552,26 @@ mod tests {
         let cfg = SchemaConfig::new("shop", "kafka:9092");
         let old = script(&cfg, "18.16.1".parse().unwrap()).unwrap();
         let new = script(&cfg, "25.8".parse().unwrap()).unwrap();
-        assert!(old.contains("toInt32(-1) AS kafka_partition"));
+        assert!(old.contains("toInt32(-1) AS message_partition"));
         assert!(
-            old.contains("FROM shop.sales_kafka\nGROUP BY minute"),
+            old.contains("kafka_format = 'CSV'"),
+            "18.16 reads raw lines"
+        );
+        assert!(
+            old.contains("FROM shop.sales_kafka\nWHERE reject_reason = ''\nGROUP BY minute"),
             "18.16 rollups read the stream"
+        );
+        assert!(new.contains("kafka_handle_error_mode = 'stream'"));
+        assert!(
+            !new.contains("sales_replay_by_minute_mv"),
+            "cascade needs no replay rollup"
         );
         assert!(
             new.contains("FROM shop.sales\nGROUP BY minute"),
             "current servers cascade"
         );
         assert!(!old.contains("kafka_flush_interval_ms"));
-        assert!(new.contains("toInt32(_partition) AS kafka_partition"));
+        assert!(new.contains("toInt32(_partition) AS message_partition"));
         assert!(new.contains("kafka_flush_interval_ms = 500"));
         assert!(new.contains("kafka_group_name = 'clickhouse_shop_sales'"));
         assert!(!new.contains("{{"));

@@ -212,6 +212,10 @@ impl MonitorState {
             }
         };
 
+        let dead_letters = match rows {
+            Some(_) => self.queries.dead_letters().await.ok(),
+            None => None,
+        };
         let broker = self.broker_figures().await;
         match &broker {
             Ok(_) => {
@@ -269,10 +273,14 @@ impl MonitorState {
                 .ok()
                 .and_then(|b| b.get(&t.topic))
                 .and_then(|(_, lag)| *lag);
+            let dead = dead_letters
+                .as_ref()
+                .map(|d| d.get(&t.topic).copied().unwrap_or(0));
+            // A refused message is progress too: the table moved past it.
             let stalled_for_s = row_now.and_then(|rows| {
                 Progress::observe(
                     self.progress.entry(t.table.clone()).or_default(),
-                    rows,
+                    rows + dead.unwrap_or(0),
                     lag,
                     now,
                 )
@@ -294,7 +302,7 @@ impl MonitorState {
                 broker_end_offset: end_now,
                 lag,
                 stalled_for_s,
-                dead_letters: None,
+                dead_letters: dead,
             });
         }
         self.history.push_back(current);

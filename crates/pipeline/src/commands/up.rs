@@ -59,6 +59,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     let stop = stop_on_signal();
     let server_stop = Arc::new(AtomicBool::new(false));
+    spawn_guards(config, &applied.server, server_stop.clone());
 
     if args.no_generate {
         let server = spawn(config, &args.serve, None, stop.clone());
@@ -115,4 +116,43 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What keeps consumption whole beside the Kafka engine (crates/reconcile): the duplicate
+/// check everywhere, the rescue of stalled Kafka tables where the server has no error
+/// stream mode. Both stop with the dashboard.
+fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<AtomicBool>) {
+    let period = std::time::Duration::from_secs(1);
+    let duplicates = reconcile::duplicates::Duplicates::new(config.clickhouse(), &config.database);
+    tokio::spawn(duplicates.run(period, stop.clone()));
+    let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
+    if !stream_mode {
+        let schema = config.schema();
+        let sources = [
+            ("sales_kafka", "sales_replay", &config.sales_topic),
+            (
+                "warehouse_kafka",
+                "warehouse_replay",
+                &config.warehouse_topic,
+            ),
+        ]
+        .into_iter()
+        .map(
+            |(kafka_table, replay_table, topic)| reconcile::rescue::Source {
+                kafka_table: kafka_table.into(),
+                replay_table: replay_table.into(),
+                topic: topic.clone(),
+                group: schema.group_for(topic),
+            },
+        )
+        .collect();
+        let rescue = reconcile::rescue::Rescue::new(
+            config.clickhouse(),
+            &config.database,
+            config.kafka(),
+            sources,
+            std::time::Duration::from_secs(5),
+        );
+        tokio::spawn(rescue.run(period, stop));
+    }
 }

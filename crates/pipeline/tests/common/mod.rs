@@ -197,8 +197,8 @@ pub async fn wait_landed(
     let sql = format!(
         "SELECT (SELECT count() FROM {db}.sales) AS sales, \
          (SELECT count() FROM {db}.stock_movements) AS moves, \
-         (SELECT toUInt64(countMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
-         (SELECT toUInt64(countMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
+         (SELECT toUInt64(sumMerge(orders)) FROM {db}.sales_by_minute) AS sales_rollup, \
+         (SELECT toUInt64(sumMerge(events)) FROM {db}.stock_by_minute) AS moves_rollup, \
          (SELECT toUInt64(sum(supplied + relocated + written_off)) FROM {db}.stock_levels) AS levels_quantity"
     );
     let start = Instant::now();

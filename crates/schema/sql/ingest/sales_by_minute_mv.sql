@@ -1,26 +1,28 @@
 -- Feeds the sales_by_minute rollup. Where views cascade (current servers) it reads the
--- sales table; 18.16 does not cascade into a view's target, so there it reads the Kafka
--- table directly and repeats sales_mv's conversions.
-CREATE MATERIALIZED VIEW {{db}}.sales_by_minute_mv TO {{db}}.sales_by_minute AS
-SELECT
+-- sales table; 18.16 does not cascade into a view's target, so there one of these reads
+-- each source (the Kafka table, the rescue's replay table) and repeats sales_mv's rules.
+CREATE MATERIALIZED VIEW {{db}}.{{name}} TO {{db}}.sales_by_minute AS
 -- @if cascading_views
-    toStartOfMinute(event_time)                           AS minute,
--- @else
-    toStartOfMinute(parseDateTimeBestEffort(event_time))  AS minute,
--- @endif
+SELECT
+    toStartOfMinute(event_time)     AS minute,
     category,
     product_id,
-    countState()                AS orders,
-    sumState(quantity)          AS items,
--- @if cascading_views
-    sumState(total)             AS revenue,
--- @else
-    sumState(toDecimal32(toString(total), 2)) AS revenue,
--- @endif
-    uniqExactState(customer_id) AS customers
--- @if cascading_views
+    sumState(toInt64(1))            AS orders,
+    sumState(toInt64(quantity))     AS items,
+    sumState(toDecimal64(total, 2)) AS revenue,
+    uniqExactState(customer_id)     AS customers
 FROM {{db}}.sales
 -- @else
-FROM {{db}}.sales_kafka
+{{with}}
+SELECT
+    toStartOfMinute(event_time)     AS minute,
+    category,
+    toUInt32(product_id_value)      AS product_id,
+    sumState(toInt64(1))            AS orders,
+    sumState(quantity_value)        AS items,
+    sumState(toDecimal64(toString(round(total_value, 2)), 2)) AS revenue,
+    uniqExactState(customer_id)     AS customers
+FROM {{from}}
+WHERE reject_reason = ''
 -- @endif
 GROUP BY minute, category, product_id;

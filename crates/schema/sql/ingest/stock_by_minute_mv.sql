@@ -1,20 +1,26 @@
--- Feeds the stock_by_minute rollup (source chosen as in sales_by_minute_mv.sql).
-CREATE MATERIALIZED VIEW {{db}}.stock_by_minute_mv TO {{db}}.stock_by_minute AS
-SELECT
+-- Feeds stock_by_minute (source chosen as in sales_by_minute_mv.sql).
+CREATE MATERIALIZED VIEW {{db}}.{{name}} TO {{db}}.stock_by_minute AS
 -- @if cascading_views
-    toStartOfMinute(event_time)                          AS minute,
--- @else
-    toStartOfMinute(parseDateTimeBestEffort(event_time)) AS minute,
--- @endif
+SELECT
+    toStartOfMinute(event_time) AS minute,
     warehouse,
     product_id,
     product_name,
     movement_type,
-    countState()       AS events,
-    sumState(quantity) AS quantity
--- @if cascading_views
+    sumState(toInt64(1))        AS events,
+    sumState(toInt64(quantity)) AS quantity
 FROM {{db}}.stock_movements
 -- @else
-FROM {{db}}.warehouse_kafka
+{{with}}
+SELECT
+    toStartOfMinute(event_time) AS minute,
+    warehouse,
+    toUInt32(product_id_value)  AS product_id,
+    product_name,
+    movement_type,
+    sumState(toInt64(1))        AS events,
+    sumState(quantity_value)    AS quantity
+FROM {{from}}
+WHERE reject_reason = ''
 -- @endif
 GROUP BY minute, warehouse, product_id, product_name, movement_type;

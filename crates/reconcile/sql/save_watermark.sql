@@ -1,0 +1,2 @@
+INSERT INTO {{db}}.reconcile_state (table, max_block, updated_at)
+VALUES ({{table_name}}, {{watermark}}, now())

@@ -1,0 +1,182 @@
+//! Finds events stored more than once and records the extra copies in the
+//! `*_duplicates` ledgers (schema migration 0004), whose views subtract them from the rollups.
+//!
+//! Cost: each pass reads only the parts written since the last one (`system.parts` block
+//! numbers, then `_part IN (…)`), and groups the event ids of the time range those rows
+//! cover — copies of a message share its event_time, and event_time leads the tables'
+//! ORDER BY. For a live stream that is the last minute or so of events.
+
+use std::time::Duration;
+
+use clickhouse_http::{quote, Client};
+use serde::Deserialize;
+
+use crate::{sql, Result};
+
+/// The raw tables checked, with their ledger's recording statement.
+const TABLES: [(&str, &str); 2] = [
+    ("sales", include_str!("../sql/record_sales_duplicates.sql")),
+    (
+        "stock_movements",
+        include_str!("../sql/record_stock_movements_duplicates.sql"),
+    ),
+];
+
+/// What one pass found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// Rows in the parts looked at.
+    pub rows_checked: u64,
+    /// Ledger rows written (events newly found duplicated).
+    pub recorded: u64,
+}
+
+pub struct Duplicates {
+    client: Client,
+    db: String,
+}
+
+impl Duplicates {
+    /// `client` may write (it inserts into the ledgers and the watermark table).
+    pub fn new(client: Client, db: &str) -> Self {
+        Duplicates {
+            client: client.with_database(db),
+            db: db.to_string(),
+        }
+    }
+
+    /// One pass over every table; safe to repeat.
+    pub async fn pass(&self) -> Result<Pass> {
+        let mut total = Pass::default();
+        for (table, record) in TABLES {
+            let p = self.pass_table(table, record).await?;
+            total.rows_checked += p.rows_checked;
+            total.recorded += p.recorded;
+        }
+        Ok(total)
+    }
+
+    async fn pass_table(&self, table: &str, record: &str) -> Result<Pass> {
+        #[derive(Deserialize)]
+        struct Mark {
+            max_block: i64,
+        }
+        #[derive(Deserialize)]
+        struct Part {
+            name: String,
+            max_block: i64,
+        }
+        #[derive(Deserialize)]
+        struct Range {
+            lo: u32,
+            hi: u32,
+            n: u64,
+        }
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let db = self.db.as_str();
+        let name = [("table_name", quote(table)), ("table", table.to_string())];
+        let mark: i64 = self
+            .client
+            .query::<Mark>(&sql(
+                "watermark.sql",
+                include_str!("../sql/watermark.sql"),
+                db,
+                &name,
+            )?)
+            .await?
+            .first()
+            .map_or(0, |m| m.max_block);
+        let parts: Vec<Part> = self
+            .client
+            .query(&sql(
+                "new_parts.sql",
+                include_str!("../sql/new_parts.sql"),
+                db,
+                &[
+                    name[0].clone(),
+                    name[1].clone(),
+                    ("watermark", mark.to_string()),
+                ],
+            )?)
+            .await?;
+        let newest = parts.iter().map(|p| p.max_block).max().unwrap_or(mark);
+        if parts.is_empty() || newest <= mark {
+            return Ok(Pass::default());
+        }
+        let list = parts
+            .iter()
+            .map(|p| quote(&p.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let range: Range = self
+            .client
+            .query_one(&sql(
+                "time_range.sql",
+                include_str!("../sql/time_range.sql"),
+                db,
+                &[name[1].clone(), ("parts", list)],
+            )?)
+            .await?;
+        let mut pass = Pass {
+            rows_checked: range.n,
+            recorded: 0,
+        };
+        if range.n > 0 {
+            let ledger = format!("{table}_duplicates");
+            let count = |_: ()| format!("SELECT toUInt64(count()) AS n FROM {db}.{ledger}");
+            let before: Count = self.client.query_one(&count(())).await?;
+            self.client
+                .execute(&sql(
+                    "record_duplicates.sql",
+                    record,
+                    db,
+                    &[("lo", range.lo.to_string()), ("hi", range.hi.to_string())],
+                )?)
+                .await?;
+            let after: Count = self.client.query_one(&count(())).await?;
+            pass.recorded = after.n.saturating_sub(before.n);
+            if pass.recorded > 0 {
+                tracing::info!(
+                    table,
+                    events = pass.recorded,
+                    "duplicate deliveries recorded and subtracted"
+                );
+            }
+        }
+        if newest > mark {
+            self.client
+                .execute(&sql(
+                    "save_watermark.sql",
+                    include_str!("../sql/save_watermark.sql"),
+                    db,
+                    &[name[0].clone(), ("watermark", newest.to_string())],
+                )?)
+                .await?;
+        }
+        Ok(pass)
+    }
+
+    /// Passes every `period` until `stop` is set; errors are logged and retried.
+    pub async fn run(self, period: Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut failing = false;
+        while !stop.load(Relaxed) {
+            match self.pass().await {
+                Ok(_) if failing => {
+                    tracing::info!("duplicate check works again");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "duplicate check failed; retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+}

@@ -1,0 +1,2 @@
+-- The replay table carries message_topic, message_partition, message_offset and message_timestamp_ms
+-- as columns: nothing to compute.
