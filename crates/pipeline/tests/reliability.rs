@@ -146,6 +146,25 @@ struct Figures {
     revenue: String,
 }
 
+/// Messages the ClickHouse groups have not consumed yet, from `pipeline audit` (whose exit
+/// code may say "missing" while a block is being written).
+fn pending(env: &TestEnv) -> i64 {
+    let out = common::pipeline(env, &["audit", "--json"]);
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    audit["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["pending"].as_i64().unwrap())
+        .sum()
+}
+
+fn produced_sales(env: &TestEnv) -> i64 {
+    let out = common::pipeline(env, &["audit", "--json"]);
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    audit["topics"][0]["produced"].as_i64().unwrap()
+}
+
 async fn figures(env: &TestEnv) -> Figures {
     let db = &env.database;
     env.clickhouse
@@ -168,7 +187,9 @@ async fn events_delivered_twice_are_counted_once() {
     let db = &env.database;
     let before = wait_for("every sale to land", Duration::from_secs(180), || async {
         let f = figures(&env).await;
-        (f.rows > 0 && f.rows == f.unique && f.orders as u64 == f.rows).then_some(f)
+        // Every sale produced is there once (18.16 may commit one message ahead of a block).
+        (f.unique as i64 == produced_sales(&env) && f.rows == f.unique && f.orders as u64 == f.rows)
+            .then_some(f)
     })
     .await;
     // At-least-once for real: move the group back to the start, as a failed commit or a
@@ -193,22 +214,49 @@ async fn events_delivered_twice_are_counted_once() {
         .execute(&format!("ATTACH TABLE {db}.sales_kafka"))
         .await
         .unwrap();
-    let doubled = wait_for("the second delivery", Duration::from_secs(180), || async {
+    // As in `pipeline up`, the rescue watches the table: after a re-attach, tansu has been
+    // seen leaving one partition unserved, which is a stall like any other.
+    let mut rescue = Rescue::new(
+        env.clickhouse.clone(),
+        db,
+        env.kafka.clone(),
+        vec![Source {
+            kafka_table: "sales_kafka".into(),
+            replay_table: "sales_replay".into(),
+            topic: env.sales_topic.clone(),
+            group: format!("clickhouse_{db}_{}", env.sales_topic),
+        }],
+        Duration::from_secs(5),
+    );
+    // Wait until the group has consumed everything again and rows stopped growing. (How
+    // many copies land depends on the engine: 18.16 has been seen committing a re-read
+    // partial block without writing it, so not every event need arrive twice; the copies
+    // that did arrive must all be taken out.)
+    let start = std::time::Instant::now();
+    let mut last = 0;
+    let doubled = loop {
+        let _ = rescue.check().await;
         let f = figures(&env).await;
-        (f.rows == 2 * before.rows).then_some(f)
-    })
-    .await;
+        if pending(&env) == 0 && f.rows > before.rows && f.rows == last {
+            break f;
+        }
+        last = f.rows;
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no second delivery: {f:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     assert_eq!(doubled.unique, before.unique);
     assert_eq!(
-        doubled.orders,
-        2 * before.orders,
-        "before the check the rollup counts twice"
+        doubled.orders as u64, doubled.rows,
+        "before the check the rollup counts every copy"
     );
-
     let check = Duplicates::new(env.clickhouse.clone(), db);
     let pass = check.pass().await.unwrap();
     assert_eq!(
-        pass.recorded, before.rows,
+        pass.recorded,
+        doubled.rows - doubled.unique,
         "every doubled event recorded once"
     );
     let after = figures(&env).await;

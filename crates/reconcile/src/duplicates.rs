@@ -126,8 +126,8 @@ impl Duplicates {
         };
         if range.n > 0 {
             let ledger = format!("{table}_duplicates");
-            let count = |_: ()| format!("SELECT toUInt64(count()) AS n FROM {db}.{ledger}");
-            let before: Count = self.client.query_one(&count(())).await?;
+            let count = format!("SELECT toUInt64(count()) AS n FROM {db}.{ledger}");
+            let before: Count = self.client.query_one(&count).await?;
             self.client
                 .execute(&sql(
                     "record_duplicates.sql",
@@ -136,7 +136,7 @@ impl Duplicates {
                     &[("lo", range.lo.to_string()), ("hi", range.hi.to_string())],
                 )?)
                 .await?;
-            let after: Count = self.client.query_one(&count(())).await?;
+            let after: Count = self.client.query_one(&count).await?;
             pass.recorded = after.n.saturating_sub(before.n);
             if pass.recorded > 0 {
                 tracing::info!(

@@ -114,7 +114,8 @@ impl Rescue {
                 stalled_s = now.duration_since(w.since).as_secs(),
                 "Kafka table stalled with messages waiting; rescuing"
             );
-            let r = self.rescue(&source).await;
+            let stalled_at = w.committed.clone();
+            let r = self.rescue(&source, &stalled_at).await;
             let w = self.watch.get_mut(&source.topic).expect("inserted above");
             w.since = Instant::now();
             w.quiet_until = Instant::now() + GRACE;
@@ -143,13 +144,21 @@ impl Rescue {
         .map_err(|e| Error::Other(e.to_string()))?
     }
 
-    /// Detach, replay what waits, commit, attach (always).
-    pub async fn rescue(&self, source: &Source) -> Result<Rescued> {
+    /// Detach, replay what waits, commit, attach (always). `stalled_at` is the group's
+    /// committed offsets seen while the table stood still: the replay starts there even if
+    /// detaching moved them, because 18.16 commits what its consumer had read when it closes,
+    /// written or not (seen here: a partial block lost that way). Replaying a block that was
+    /// written is harmless: the duplicate check takes the copies out.
+    pub async fn rescue(
+        &self,
+        source: &Source,
+        stalled_at: &[(i32, Option<i64>)],
+    ) -> Result<Rescued> {
         let table = format!("{}.{}", self.db, source.kafka_table);
         self.client
             .execute(&format!("DETACH TABLE {table}"))
             .await?;
-        let moved = self.replay_waiting(source).await;
+        let moved = self.replay_waiting(source, stalled_at).await;
         let attached = self.client.execute(&format!("ATTACH TABLE {table}")).await;
         let messages = moved?;
         attached?;
@@ -165,11 +174,23 @@ impl Rescue {
         })
     }
 
-    async fn replay_waiting(&self, source: &Source) -> Result<u64> {
+    async fn replay_waiting(
+        &self,
+        source: &Source,
+        stalled_at: &[(i32, Option<i64>)],
+    ) -> Result<u64> {
         let (ends, committed) = self.offsets(source).await?;
         let mut todo = Vec::new();
         for ((p, low, high), (_, c)) in ends.iter().zip(&committed) {
-            let from = c.unwrap_or(*low).max(*low);
+            let before = stalled_at
+                .iter()
+                .find(|(q, _)| q == p)
+                .and_then(|(_, o)| *o);
+            let from = match (before, c) {
+                (Some(b), Some(c)) => b.min(*c),
+                (b, c) => b.or(*c).unwrap_or(*low),
+            }
+            .max(*low);
             if from < *high {
                 todo.push((*p, from, *high));
             }
