@@ -6,9 +6,44 @@
 //! - [`rescue`]: on servers without the error stream mode (18.16), a message even the raw
 //!   reader cannot take stops its Kafka table for good; the rescue moves the stuck messages
 //!   through the same parsing views by another door and lets the table go on.
+//! - [`verify`]: on the same servers, the engine can skip a message (one its reader cannot
+//!   take) or commit one it never wrote; the verifier compares what the group committed
+//!   with what the tables hold and replays whatever is missing.
 
 pub mod duplicates;
+mod replay;
 pub mod rescue;
+pub mod verify;
+
+/// One topic as ClickHouse consumes it: its Kafka table, the table its events land in, the
+/// replay table that is the other door into the same views, and the engine's group.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub kafka_table: String,
+    pub target_table: String,
+    pub replay_table: String,
+    pub topic: String,
+    pub group: String,
+}
+
+impl Source {
+    /// The schema's two sources; `group_for` names the engine's group of a topic.
+    pub fn both(sales_topic: &str, warehouse_topic: &str, group_for: impl Fn(&str) -> String) -> Vec<Source> {
+        [
+            ("sales_kafka", "sales", "sales_replay", sales_topic),
+            ("warehouse_kafka", "stock_movements", "warehouse_replay", warehouse_topic),
+        ]
+        .into_iter()
+        .map(|(kafka_table, target_table, replay_table, topic)| Source {
+            kafka_table: kafka_table.into(),
+            target_table: target_table.into(),
+            replay_table: replay_table.into(),
+            topic: topic.into(),
+            group: group_for(topic),
+        })
+        .collect()
+    }
+}
 
 use std::collections::BTreeMap;
 

@@ -8,36 +8,31 @@
 //!
 //! A table is *stalled* when messages wait (end offset > committed offset) and its group's
 //! committed offsets have not moved for `stall_after`. The rescue then:
-//! 1. `DETACH`es the Kafka table (its consumer leaves the group; committed offsets are final);
-//! 2. reads every waiting message, from the committed offset to the end it saw, with a
-//!    plain consumer (assigned partitions, no group);
-//! 3. inserts them, bytes untouched, with topic/partition/offset, into the `*_replay` Null
+//! 1. reads every waiting message, from the offsets the group stalled at to the end it
+//!    sees, with a plain consumer (assigned partitions, no group);
+//! 2. inserts them, bytes untouched, with topic/partition/offset, into the `*_replay` Null
 //!    table, whose views parse and route them exactly as the Kafka table's views would
 //!    (rows, rollups, dead letters);
-//! 4. commits those end offsets for the group and `ATTACH`es the table again, which goes on
-//!    from there. (Attaching happens whatever failed before it.)
+//! 3. commits those end offsets for the group. The stalled engine never commits (each try
+//!    fails), and after each failure it leaves and rejoins the group, which makes it fetch
+//!    the committed offsets again: its next try starts past the message it could not read.
 //!
-//! A crash between 3 and 4 makes the engine read those messages again: at-least-once, like
-//! the engine itself, and the duplicate check takes the copies out of the figures.
+//! The table is never detached: 18.16 destroying a consumer that has just failed and
+//! rejoined has aborted the whole server here (librdkafka's `rd_kafka_cgrp_destroy_final`
+//! assertion), and a detach commits what the consumer had read, written or not.
+//! A crash between 2 and 3 replays those messages again: at-least-once, like the engine
+//! itself, and the duplicate check takes the copies out of the figures.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clickhouse_http::Client;
 use publish::KafkaSettings;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
+use crate::replay;
 use crate::{Error, Result};
 
-/// One Kafka table and where its messages can be replayed.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub kafka_table: String,
-    pub replay_table: String,
-    pub topic: String,
-    pub group: String,
-}
+pub use crate::Source;
 
 /// A finished rescue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +56,8 @@ pub struct Rescue {
     watch: HashMap<String, Watch>,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(5);
 /// After a rescue the table rejoins its group; give it time before judging it again.
 const GRACE: Duration = Duration::from_secs(15);
-/// Rows per replay insert.
-const BATCH: usize = 20_000;
 
 impl Rescue {
     pub fn new(
@@ -124,49 +116,25 @@ impl Rescue {
         Ok(done)
     }
 
-    /// (partition, low, high) and the group's committed offsets, from the broker.
     async fn offsets(
         &self,
         source: &Source,
     ) -> Result<(Vec<(i32, i64, i64)>, Vec<(i32, Option<i64>)>)> {
-        let kafka = self.kafka.clone();
-        let s = source.clone();
-        tokio::task::spawn_blocking(move || {
-            let parts = publish::partition_offsets(&kafka, &s.topic, TIMEOUT)?;
-            let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
-            let committed = publish::committed_offsets(&kafka, &s.group, &s.topic, &ids, TIMEOUT)?;
-            Ok((
-                parts.iter().map(|p| (p.partition, p.low, p.high)).collect(),
-                committed,
-            ))
-        })
-        .await
-        .map_err(|e| Error::Other(e.to_string()))?
+        replay::offsets(&self.kafka, source).await
     }
 
-    /// Detach, replay what waits, commit, attach (always). `stalled_at` is the group's
-    /// committed offsets seen while the table stood still: the replay starts there even if
-    /// detaching moved them, because 18.16 commits what its consumer had read when it closes,
-    /// written or not (seen here: a partial block lost that way). Replaying a block that was
-    /// written is harmless: the duplicate check takes the copies out.
+    /// Replays what waits, from the offsets the group stalled at, and commits past it.
     pub async fn rescue(
         &self,
         source: &Source,
         stalled_at: &[(i32, Option<i64>)],
     ) -> Result<Rescued> {
-        let table = format!("{}.{}", self.db, source.kafka_table);
-        self.client
-            .execute(&format!("DETACH TABLE {table}"))
-            .await?;
-        let moved = self.replay_waiting(source, stalled_at).await;
-        let attached = self.client.execute(&format!("ATTACH TABLE {table}")).await;
-        let messages = moved?;
-        attached?;
+        let messages = self.replay_waiting(source, stalled_at).await?;
         tracing::warn!(
             table = source.kafka_table,
             topic = source.topic,
             messages,
-            "rescued: waiting messages replayed through the views, table attached again"
+            "rescued: waiting messages replayed through the views and committed"
         );
         Ok(Rescued {
             topic: source.topic.clone(),
@@ -198,30 +166,10 @@ impl Rescue {
         let kafka = self.kafka.clone();
         let topic = source.topic.clone();
         let todo2 = todo.clone();
-        let messages = tokio::task::spawn_blocking(move || read_ranges(&kafka, &topic, &todo2))
+        let messages = tokio::task::spawn_blocking(move || replay::read_ranges(&kafka, &topic, &todo2))
             .await
             .map_err(|e| Error::Other(e.to_string()))??;
-        let insert = format!(
-            "INSERT INTO {}.{} (raw, message_topic, message_partition, message_offset, message_timestamp_ms) FORMAT TabSeparated",
-            self.db, source.replay_table
-        );
-        for chunk in messages.chunks(BATCH) {
-            let mut body = Vec::new();
-            for m in chunk {
-                tsv_escape(&m.payload, &mut body);
-                body.extend_from_slice(
-                    format!(
-                        "\t{}\t{}\t{}\t{}\n",
-                        tsv_text(&source.topic),
-                        m.partition,
-                        m.offset,
-                        m.timestamp_ms
-                    )
-                    .as_bytes(),
-                );
-            }
-            self.client.insert(&insert, body).await?;
-        }
+        replay::insert(&self.client, &self.db, source, &messages).await?;
         let commits: Vec<(i32, i64)> = todo.iter().map(|(p, _, high)| (*p, *high)).collect();
         if !commits.is_empty() {
             let kafka = self.kafka.clone();
@@ -251,87 +199,3 @@ impl Rescue {
     }
 }
 
-struct Raw {
-    partition: i32,
-    offset: i64,
-    timestamp_ms: i64,
-    payload: Vec<u8>,
-}
-
-/// Every message of `topic` in [from, to) per partition, read without a group.
-fn read_ranges(kafka: &KafkaSettings, topic: &str, ranges: &[(i32, i64, i64)]) -> Result<Vec<Raw>> {
-    if ranges.is_empty() {
-        return Ok(Vec::new());
-    }
-    let consumer: BaseConsumer = {
-        let mut c = kafka.client_config();
-        c.set("group.id", "pipeline-rescue");
-        c.set("enable.auto.commit", "false");
-        c.set("enable.partition.eof", "false");
-        c.create().map_err(publish::Error::from)?
-    };
-    let mut tpl = TopicPartitionList::new();
-    for (p, from, _) in ranges {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*from))
-            .map_err(publish::Error::from)?;
-    }
-    consumer.assign(&tpl).map_err(publish::Error::from)?;
-    let mut left: HashMap<i32, i64> = ranges.iter().map(|(p, _, to)| (*p, *to)).collect();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !left.is_empty() {
-        if Instant::now() > deadline {
-            return Err(Error::Other(format!(
-                "rescue: could not read the waiting messages of {topic} within 60 s"
-            )));
-        }
-        let Some(msg) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let msg = msg.map_err(publish::Error::from)?;
-        let (p, o) = (msg.partition(), msg.offset());
-        let Some(&to) = left.get(&p) else { continue };
-        if o < to {
-            out.push(Raw {
-                partition: p,
-                offset: o,
-                timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
-                payload: msg.payload().unwrap_or_default().to_vec(),
-            });
-        }
-        if o + 1 >= to {
-            left.remove(&p);
-        }
-    }
-    Ok(out)
-}
-
-/// TabSeparated escaping: every byte string survives, whatever it holds.
-fn tsv_escape(bytes: &[u8], out: &mut Vec<u8>) {
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            0 => out.extend_from_slice(b"\\0"),
-            _ => out.push(b),
-        }
-    }
-}
-
-fn tsv_text(s: &str) -> String {
-    let mut v = Vec::new();
-    tsv_escape(s.as_bytes(), &mut v);
-    String::from_utf8(v).expect("escaping keeps UTF-8")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tsv_escape_keeps_every_byte() {
-        let mut out = Vec::new();
-        super::tsv_escape(b"a\tb\nc\rd\\e\0f\x7f\xff", &mut out);
-        assert_eq!(out, b"a\\tb\\nc\\rd\\\\e\\0f\x7f\xff");
-    }
-}

@@ -154,7 +154,18 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         report.migrations_applied.push((*version, name));
     }
 
-    let existing = existing_tables(client, db).await?;
+    let mut existing = existing_tables(client, db).await?;
+    // An object this server does not get (e.g. a view made by an older version of this
+    // schema) would go on writing beside its replacement.
+    for o in crate::INGEST {
+        if existing.contains(o.name) && !r.ingest.iter().any(|(n, _, _)| *n == o.name) {
+            client
+                .execute(&format!("DROP TABLE IF EXISTS {db}.{}", o.name))
+                .await?;
+            existing.remove(o.name);
+            tracing::info!(object = o.name, "ingest object not used on this server dropped");
+        }
+    }
     let recorded = recorded_ingest(client, db).await?;
     let mut recreate: BTreeSet<&str> = r
         .ingest

@@ -220,6 +220,16 @@ const fn rollup(name: &'static str, input: Input, source: &'static str) -> Inges
     v
 }
 
+/// A dead-letter view over a Kafka table: only where the engine hands over bad messages
+/// with their offsets (the error stream mode). Elsewhere the verifier replays every message
+/// that landed nowhere through the replay table's views, offset and raw bytes exact
+/// (crates/reconcile/src/verify.rs), so a view here would dead-letter it twice.
+const fn stream_dead_letters(name: &'static str, input: Input, source: &'static str) -> IngestObject {
+    let mut v = view(name, input, source);
+    v.only_if = Some(("kafka_error_stream", true));
+    v
+}
+
 const fn ledger_view(
     name: &'static str,
     ledger: &'static str,
@@ -289,7 +299,7 @@ pub const INGEST: &[IngestObject] = &[
         Input::WarehouseReplay,
         STOCK_LEVELS_MV,
     ),
-    view(
+    stream_dead_letters(
         "sales_dead_letter_mv",
         Input::SalesKafka,
         SALES_DEAD_LETTER_MV,
@@ -299,7 +309,7 @@ pub const INGEST: &[IngestObject] = &[
         Input::SalesReplay,
         SALES_DEAD_LETTER_MV,
     ),
-    view(
+    stream_dead_letters(
         "warehouse_dead_letter_mv",
         Input::WarehouseKafka,
         WAREHOUSE_DEAD_LETTER_MV,

@@ -119,8 +119,9 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// What keeps consumption whole beside the Kafka engine (crates/reconcile): the duplicate
-/// check everywhere, the rescue of stalled Kafka tables where the server has no error
-/// stream mode. Both stop with the dashboard.
+/// check everywhere; where the server has no error stream mode, the verifier (every
+/// committed message is in a table or replayed) and the rescue of stalled Kafka tables.
+/// All stop with the dashboard.
 fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<AtomicBool>) {
     let period = std::time::Duration::from_secs(1);
     let duplicates = reconcile::duplicates::Duplicates::new(config.clickhouse(), &config.database);
@@ -128,24 +129,16 @@ fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<Atomi
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
     if !stream_mode {
         let schema = config.schema();
-        let sources = [
-            ("sales_kafka", "sales_replay", &config.sales_topic),
-            (
-                "warehouse_kafka",
-                "warehouse_replay",
-                &config.warehouse_topic,
-            ),
-        ]
-        .into_iter()
-        .map(
-            |(kafka_table, replay_table, topic)| reconcile::rescue::Source {
-                kafka_table: kafka_table.into(),
-                replay_table: replay_table.into(),
-                topic: topic.clone(),
-                group: schema.group_for(topic),
-            },
-        )
-        .collect();
+        let sources = reconcile::Source::both(&config.sales_topic, &config.warehouse_topic, |t| {
+            schema.group_for(t)
+        });
+        let verify = reconcile::verify::Verify::new(
+            config.clickhouse(),
+            &config.database,
+            config.kafka(),
+            sources.clone(),
+        );
+        tokio::spawn(verify.run(period, stop.clone()));
         let rescue = reconcile::rescue::Rescue::new(
             config.clickhouse(),
             &config.database,

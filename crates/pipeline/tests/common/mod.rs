@@ -217,3 +217,45 @@ pub async fn wait_landed(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// What `pipeline up` runs beside the Kafka engine where the server has no error stream
+/// mode: the verifier (every committed message is in a table, or it is replayed) and the
+/// rescue of stalled tables, each every second. Stopped when dropped.
+pub struct Guards(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Guards {
+    pub async fn start(env: &TestEnv) -> Guards {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let version = env.clickhouse.version().await.expect("server version");
+        let stream_mode = schema::Features::for_version(version).expect("supported").kafka_error_stream;
+        if !stream_mode {
+            let db = env.database.clone();
+            let sources = reconcile::Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
+                format!("clickhouse_{db}_{t}")
+            });
+            let period = Duration::from_secs(1);
+            let verify = reconcile::verify::Verify::new(
+                env.clickhouse.clone(),
+                &db,
+                env.kafka.clone(),
+                sources.clone(),
+            );
+            tokio::spawn(verify.run(period, stop.clone()));
+            let rescue = reconcile::rescue::Rescue::new(
+                env.clickhouse.clone(),
+                &db,
+                env.kafka.clone(),
+                sources,
+                Duration::from_secs(5),
+            );
+            tokio::spawn(rescue.run(period, stop.clone()));
+        }
+        Guards(stop)
+    }
+}
+
+impl Drop for Guards {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
