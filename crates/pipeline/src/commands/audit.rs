@@ -6,7 +6,12 @@
 //! pending   = produced − consumed (the lag, not yet read);
 //! landed    = rows in the target table, `unique` = distinct event ids among them;
 //! duplicates = landed − unique (the Kafka engine delivers at least once);
-//! missing   = consumed − unique: committed but in no table. Any missing → exit code 1.
+//! missing   = consumed − unique − dead: committed but in no table. Any missing → exit
+//!             code 1. Where `pipeline up`'s verifier runs (18.16), a message the engine
+//!             committed unwritten is in no table for up to a second, until the verifier
+//!             replays it; so the tables are read once the verifier has passed the committed
+//!             offsets read first (or after 10 s). Under a live flow, events that land after
+//!             those offsets count too: exact figures want the flow paused.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -75,10 +80,9 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         })
         .await?
         .with_context(|| format!("reading offsets of topic {topic}"))?;
-    let queries = query::Queries::new(
-        config.clickhouse().with_setting("readonly", 2),
-        &config.database,
-    )?;
+    let reader = config.clickhouse().with_setting("readonly", 2);
+    verifier_caught_up(&reader, &config.database, topic, &partitions).await?;
+    let queries = query::Queries::new(reader, &config.database)?;
     let held = queries
         .table_audit(table)
         .await
@@ -108,6 +112,31 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         missing: (consumed.max(0) as u64).saturating_sub(held.unique_events + dead_lettered),
         partitions,
     })
+}
+
+/// Waits (up to 10 s) until the verifier, where it runs, has accounted for every message
+/// below the committed offsets just read.
+async fn verifier_caught_up(
+    reader: &clickhouse_http::Client,
+    db: &str,
+    topic: &str,
+    partitions: &[PartitionAudit],
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let verified = reconcile::verify::verified_offsets(reader, db, topic)
+            .await
+            .with_context(|| format!("reading the verifier's offsets in {db}"))?;
+        let behind = !verified.is_empty()
+            && partitions.iter().any(|p| {
+                p.committed
+                    .is_some_and(|c| verified.get(&p.partition).copied().unwrap_or(0) < c)
+            });
+        if !behind || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
