@@ -36,6 +36,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Everything at once: checks, topics, schema, the dashboard, and events until Ctrl-C.
     Up(commands::up::UpArgs),
+    /// Measure: the generator's ceiling against raw librdkafka, and ClickHouse's ingest rate.
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(args) => commands::audit::run(&config, args).await,
             Command::Serve(args) => commands::serve::run(&config, args).await,
             Command::Up(args) => commands::up::run(&config, args).await,
+            Command::Bench(args) => commands::bench::run(&config, args).await,
         }
     });
     match result {

@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod bench;
 pub mod doctor;
 pub mod generate;
 pub mod schema;

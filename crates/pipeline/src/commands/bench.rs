@@ -1,0 +1,246 @@
+//! `pipeline bench`: the measured phases of `crates/bench`, side by side in one run; a
+//! table on stdout and the figures as JSON.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use bench::ingest::{IngestTarget, SchemaApply};
+use clap::{Args, ValueEnum};
+
+use crate::commands::generate::TopicArgs;
+use crate::commands::schema::{IngestArgs, DEFAULT_MAX_BLOCK_SIZE};
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Phase {
+    /// Generator + publisher against raw librdkafka, on a producer-only broker.
+    Ceiling,
+    /// ClickHouse's Kafka engine landing a backlog, per number of consumers.
+    Ingest,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events in the ingest backlog.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Events per ceiling run (a memory:// broker takes ~400k/s here: 1M is ~2.5 s a run).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ceiling_events: u64,
+    /// Runs of each ceiling side, alternating a/b; the table quotes medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Phases to run, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ceiling,ingest"
+    )]
+    pub phases: Vec<Phase>,
+    /// Brokers for the ceiling. Without it the bench starts its own tansu with memory://
+    /// storage on 127.0.0.1:--ceiling-port and stops it at the end.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub ceiling_brokers: Option<String>,
+    /// Port of the bench's own ceiling broker.
+    #[arg(long, default_value_t = 19092)]
+    pub ceiling_port: u16,
+    /// The tansu binary for the ceiling broker [default: where `scripts/services` installs it].
+    #[arg(long, env = "TANSU_BIN", value_name = "FILE")]
+    pub tansu_bin: Option<PathBuf>,
+    /// Consumers per Kafka table to measure ingest with, one fresh database each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub consumers: Vec<u32>,
+    /// Partitions of each bench topic (at least the most --consumers).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
+    /// kafka_max_block_size of the ingest databases (that of `pipeline schema apply`).
+    #[arg(long, default_value_t = DEFAULT_MAX_BLOCK_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub kafka_max_block_size: u32,
+    /// Seed of the events (both phases).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Give up on an ingest run after this long, e.g. 5m.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub ingest_timeout: Duration,
+    /// End an ingest run whose rows stopped arriving short of the total after this long.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub ingest_stall: Duration,
+    /// Write the JSON here [default: pipeline-bench-<run id>.json in the temp directory].
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+}
+
+/// `pipeline schema apply` for one ingest target: the same code, another database,
+/// other topics, its own consumers.
+struct Applier<'c> {
+    config: &'c Config,
+}
+
+impl SchemaApply for Applier<'_> {
+    fn apply<'a>(
+        &'a self,
+        t: &'a IngestTarget,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>> {
+        Box::pin(async move {
+            let mut config = self.config.clone();
+            config.database = t.database.clone();
+            config.sales_topic = t.sales_topic.clone();
+            config.warehouse_topic = t.warehouse_topic.clone();
+            let ingest = IngestArgs {
+                kafka_consumers: t.consumers,
+                kafka_max_block_size: Some(t.max_block_size),
+                kafka_thread_per_consumer: false,
+            };
+            let topics = TopicArgs {
+                partitions: t.partitions,
+            };
+            crate::commands::schema::apply(&config, &ingest, &topics)
+                .await
+                .map(drop)
+        })
+    }
+}
+
+/// Fails with what to do when a service the phases need does not answer.
+async fn check_services(config: &Config) -> anyhow::Result<()> {
+    config.clickhouse().ping().await.with_context(|| {
+        format!(
+            "ClickHouse at {} does not answer (`scripts/services start` starts it)",
+            config.clickhouse_url
+        )
+    })?;
+    let kafka = config.kafka();
+    tokio::task::spawn_blocking(move || publish::fetch_topics(&kafka, &[], Duration::from_secs(5)))
+        .await?
+        .with_context(|| {
+            format!(
+                "the Kafka broker at {} does not answer (`scripts/services start` starts it)",
+                config.kafka_brokers
+            )
+        })?;
+    Ok(())
+}
+
+pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let run_id = bench::run_id();
+    let started_at = bench::now_rfc3339();
+    if args.phases.contains(&Phase::Ingest) {
+        check_services(config).await?;
+        let most = args.consumers.iter().copied().max().unwrap_or(1);
+        if args.partitions < most as i32 {
+            anyhow::bail!(
+                "--partitions {} is fewer than --consumers {most}",
+                args.partitions
+            );
+        }
+    }
+    let mut reports = Vec::new();
+    for phase in &args.phases {
+        let report = match phase {
+            Phase::Ceiling => ceiling(&args, &run_id).await?,
+            Phase::Ingest => ingest(config, &args, &run_id).await?,
+        };
+        println!("{}", report.render());
+        reports.push(report);
+    }
+    let phases: serde_json::Map<String, serde_json::Value> = reports
+        .iter()
+        .map(|r| (r.name.to_string(), r.json.clone()))
+        .collect();
+    let json = serde_json::json!({
+        "bench_version": 1,
+        "run_id": run_id,
+        "started_at": started_at,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "count_allocations": bench::measure::allocations().is_some(),
+        "phases": phases,
+    });
+    let path = args
+        .json_out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("pipeline-bench-{run_id}.json")));
+    std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("JSON: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ceiling(args: &BenchArgs, run_id: &str) -> anyhow::Result<bench::PhaseReport> {
+    let events = args.ceiling_events;
+    let (broker, brokers, label) = match &args.ceiling_brokers {
+        Some(b) => (
+            None,
+            b.clone(),
+            format!("{b} (given with --ceiling-brokers)"),
+        ),
+        None => {
+            let bin = args
+                .tansu_bin
+                .clone()
+                .unwrap_or_else(bench::broker::default_tansu_binary);
+            let port = args.ceiling_port;
+            let broker =
+                tokio::task::spawn_blocking(move || bench::broker::MemoryBroker::start(&bin, port))
+                    .await?
+                    .context("starting the ceiling broker")?;
+            let brokers = broker.brokers();
+            let label = format!(
+                "tansu memory:// on {brokers}, pid {} (started by the bench)",
+                broker.pid()
+            );
+            (Some(broker), brokers, label)
+        }
+    };
+    let opts = bench::ceiling::CeilingOptions {
+        brokers,
+        broker_label: label,
+        broker_pid: broker.as_ref().map(|b| b.pid()),
+        events,
+        runs: args.runs,
+        seed: args.seed,
+        partitions: args.partitions,
+        topic_prefix: format!("bench_ceiling_{run_id}"),
+    };
+    let report = bench::ceiling::run(&opts).await;
+    // Stopped before the next phase, whatever happened.
+    if let Some(b) = broker {
+        tokio::task::spawn_blocking(move || drop(b)).await?;
+    }
+    report
+}
+
+async fn ingest(
+    config: &Config,
+    args: &BenchArgs,
+    run_id: &str,
+) -> anyhow::Result<bench::PhaseReport> {
+    // Named after the configured database and topics, so a test's own names keep it apart.
+    let prefix = if config.database == "default" {
+        "bench".to_string()
+    } else {
+        config.database.clone()
+    };
+    let opts = bench::ingest::IngestOptions {
+        kafka: config.kafka(),
+        clickhouse: config.clickhouse().with_database("system"),
+        events: args.events,
+        seed: args.seed,
+        partitions: args.partitions,
+        consumers: args.consumers.clone(),
+        max_block_size: args.kafka_max_block_size,
+        database_prefix: format!("{prefix}_bench_{run_id}"),
+        sales_topic: format!("{}_bench_{run_id}", config.sales_topic),
+        warehouse_topic: format!("{}_bench_{run_id}", config.warehouse_topic),
+        timeout: args.ingest_timeout,
+        stall: args.ingest_stall,
+    };
+    bench::ingest::run(&opts, &Applier { config }).await
+}
