@@ -45,11 +45,16 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     if !report(&checks) {
         anyhow::bail!("the checks above failed; fix them and run `pipeline up` again");
     }
-    let ingest = if args.no_generate {
-        args.ingest.clone()
+    // 18.16 ends a Kafka block only when it is full or the topic has been quiet for 500 ms:
+    // a block sized for the rate keeps rows (and commits) coming every half second. Without
+    // our generator, size it for outside producers at up to ~2,000 events/s (1,000 rows);
+    // `--kafka-max-block-size` overrides both. (Current servers also flush on time.)
+    const OUTSIDE_RATE: f64 = 2_000.0;
+    let ingest = args.ingest.clone().sized_for_rate(if args.no_generate {
+        OUTSIDE_RATE
     } else {
-        args.ingest.clone().sized_for_rate(args.events.rate)
-    };
+        args.events.rate
+    });
     let applied = crate::commands::schema::apply(config, &ingest, &args.topics).await?;
     println!(
         "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created",

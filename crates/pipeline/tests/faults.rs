@@ -1,0 +1,290 @@
+//! Faults while events flow at 1,000/s, against a broker and a ClickHouse server of this
+//! test's own (started by `scripts/services` with their own ports and data dir, so killing
+//! them disturbs no other test): kill -9 of ClickHouse, kill -9 of the broker, a generator
+//! killed mid-batch, and `pipeline up` killed and started again. After each, once the flow
+//! stops, `pipeline audit` finds nothing missing and the dashboard's figures equal what the
+//! broker holds, exactly.
+//!
+//! The scenarios share the services, so they run one after another in one test.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The ports of this test's own services.
+const KAFKA_PORT: u16 = 19192;
+const CH_HTTP_PORT: u16 = 18223;
+const CH_TCP_PORT: u16 = 19300;
+
+struct Services {
+    data_dir: PathBuf,
+}
+
+impl Services {
+    fn repo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    fn script(&self, args: &[&str]) {
+        let out = Command::new("bash")
+            .arg(Self::repo().join("scripts/services"))
+            .args(args)
+            .env("PIPELINE_DATA_DIR", &self.data_dir)
+            .env("KAFKA_PORT", KAFKA_PORT.to_string())
+            .env("CLICKHOUSE_HTTP_PORT", CH_HTTP_PORT.to_string())
+            .env("CLICKHOUSE_TCP_PORT", CH_TCP_PORT.to_string())
+            .output()
+            .expect("scripts/services runs");
+        assert!(
+            out.status.success(),
+            "scripts/services {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start() -> Services {
+        let data_dir = Self::repo().join("target/fault-services");
+        let s = Services { data_dir };
+        s.script(&["start"]);
+        s
+    }
+
+    /// kill -9 of a service by its pid file, then waits for the process to be gone.
+    fn kill9(&self, pid_file: &str) {
+        let pid = std::fs::read_to_string(self.data_dir.join(pid_file))
+            .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
+            .trim()
+            .to_string();
+        let ok = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(ok.success(), "kill -9 {pid}");
+        let start = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{pid} survived kill -9");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.script(&["stop"]);
+    }
+}
+
+/// One scenario's names and the pipeline's global flags for them.
+struct Names {
+    args: Vec<String>,
+}
+
+impl Names {
+    fn new(what: &str) -> Names {
+        let name = testkit::unique_name(what);
+        Names {
+            args: vec![
+                "--kafka-brokers".into(),
+                format!("127.0.0.1:{KAFKA_PORT}"),
+                "--clickhouse-url".into(),
+                format!("http://127.0.0.1:{CH_HTTP_PORT}"),
+                "--database".into(),
+                name.clone(),
+                "--sales-topic".into(),
+                format!("{name}_sales"),
+                "--warehouse-topic".into(),
+                format!("{name}_warehouse"),
+            ],
+        }
+    }
+
+    fn spawn(&self, args: &[&str], log: &str) -> Child {
+        let log = std::fs::File::create(std::env::temp_dir().join(log)).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(&self.args)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the pipeline binary starts")
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(&self.args)
+            .args(args)
+            .output()
+            .expect("the pipeline binary runs")
+    }
+}
+
+/// `pipeline up --no-generate` (the dashboard, the verifier, the rescue, the duplicate
+/// check), answering on its own port.
+struct Up {
+    child: Child,
+    port: u16,
+}
+
+impl Up {
+    async fn start(names: &Names, log: &str) -> Up {
+        let port = common::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = names.spawn(&["up", "--no-generate", "--listen", &listen], log);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("pipeline up exited: {status} (log: {log} in the temp dir)");
+            }
+            if reqwest::get(format!("http://{listen}/favicon.ico")).await.is_ok() {
+                return Up { child, port };
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "pipeline up did not answer");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        reqwest::get(format!("http://127.0.0.1:{}{path}", self.port))
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+enum Fault {
+    KillClickHouse,
+    KillBroker,
+    KillGenerator,
+    RestartUp,
+}
+
+/// What the audit says once nothing is pending and nothing missing (bounded wait).
+fn settled_audit(names: &Names) -> Value {
+    let start = Instant::now();
+    loop {
+        let out = names.run(&["audit", "--json", "--wait", "30s"]);
+        let audit: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let settled = audit["missing"] == 0
+            && audit["topics"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|t| t["pending"] == 0));
+        if settled && out.status.success() {
+            return audit;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "not settled within 240 s: {audit} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+async fn scenario(services: &Services, fault: Fault, what: &str) {
+    let names = Names::new(what);
+    let mut up = Up::start(&names, &format!("{what}-up.log")).await;
+    let mut generator = names.spawn(
+        &["generate", "--rate", "1000", "--duration", "20s", "--json"],
+        &format!("{what}-generate.log"),
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    match fault {
+        Fault::KillClickHouse => {
+            services.kill9("clickhouse/clickhouse.pid");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            services.script(&["start", "clickhouse"]);
+        }
+        Fault::KillBroker => {
+            services.kill9("broker/broker.pid");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            services.script(&["start", "broker"]);
+        }
+        Fault::KillGenerator => {
+            let _ = generator.kill();
+        }
+        Fault::RestartUp => {
+            up.kill9();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            up = Up::start(&names, &format!("{what}-up2.log")).await;
+        }
+    }
+    let status = generator.wait().unwrap();
+    // What the generator says the broker acknowledged (its JSON summary, the log's last
+    // line), unless it was killed before it could say.
+    let acknowledged: Option<(u64, u64)> = if matches!(fault, Fault::KillGenerator) {
+        None
+    } else {
+        assert!(status.success(), "{what}: the generator failed: {status}");
+        let log = std::fs::read_to_string(std::env::temp_dir().join(format!("{what}-generate.log"))).unwrap();
+        let summary: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+        let events = |i: usize| summary["topics"][i]["events"].as_u64().unwrap();
+        assert_eq!(summary["topics"][0]["failed"], 0, "{what}: {summary}");
+        Some((events(0), events(1)))
+    };
+    let audit = tokio::task::spawn_blocking({
+        let names = Names { args: names.args.clone() };
+        move || settled_audit(&names)
+    })
+    .await
+    .unwrap();
+    let topic = |i: usize| &audit["topics"][i];
+    let (sales, moves) = (topic(0), topic(1));
+    assert_eq!(sales["dead_lettered"], 0, "{what}: {audit}");
+    assert!(sales["produced"].as_u64().unwrap() > 2_000, "{what}: flowed: {audit}");
+    // Every produced event counted once on the dashboard.
+    let want_orders = sales["produced"].as_u64().unwrap();
+    let want_moves = moves["produced"].as_u64().unwrap();
+    if let Some(acked) = acknowledged {
+        assert_eq!(acked, (want_orders, want_moves), "{what}: the broker holds each acknowledged event once");
+    }
+    let start = Instant::now();
+    loop {
+        let ov = up.json("/api/overview?range=24h").await;
+        let health = up.json("/api/health").await;
+        let orders: u64 = ov["kpis"]["orders"]["value"].to_string().trim_matches('"').parse().unwrap();
+        let rows: Vec<u64> = health["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["rows"].as_u64().unwrap())
+            .collect();
+        if orders == want_orders && rows == [want_orders, want_moves] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: the dashboard shows {orders} orders and rows {rows:?}, the broker holds {want_orders} sales and {want_moves} movements"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    drop(up);
+    let root = clickhouse_http::Client::new(&format!("http://127.0.0.1:{CH_HTTP_PORT}"));
+    let db = &names.args[5];
+    let _ = root.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_lost_when_parts_are_killed_under_load() {
+    let services = tokio::task::spawn_blocking(Services::start).await.unwrap();
+    scenario(&services, Fault::KillGenerator, "fault_generator").await;
+    scenario(&services, Fault::RestartUp, "fault_up").await;
+    scenario(&services, Fault::KillClickHouse, "fault_clickhouse").await;
+    scenario(&services, Fault::KillBroker, "fault_broker").await;
+}
