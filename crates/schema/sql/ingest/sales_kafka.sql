@@ -1,28 +1,30 @@
 -- Reads the sales topic. Bad messages never stop it:
 -- on servers with the error stream mode (21.6+) the engine parses JSONEachRow and hands
 -- each message it cannot parse to the views as a row with _error and _raw_message set;
--- integers are read as Int64 so a negative quantity is a refused value, not a parse error.
+-- integers are read as Int64 so a negative quantity is a refused value, not a parse error,
+-- and every column is Nullable so a field left out is told apart from a zero or ''.
 -- Older servers (18.16) stop a Kafka table for good at one unparsable message, so there it
--- reads each message as one raw line (CSV whose delimiter, DEL, valid UTF-8 text never
+-- reads each message as one raw line (CSV whose delimiter, DEL, JSON text hardly ever
 -- holds, no quoting: set in the server profile, see scripts/clickhouse/users.xml.in) and
--- the views parse and check it (parse/raw_sales.sql). The few byte strings even that cannot
--- read (a lone CR, a DEL) stall the table; `pipeline up` rescues it (crates/reconcile/src/rescue.rs).
+-- the views parse and check it (parse/sales_raw.sql). The few byte strings even that cannot
+-- read (a lone CR, a DEL) stall the table; `pipeline up` rescues it (crates/reconcile/src/rescue.rs),
+-- and its verifier replays any message the engine committed without writing (verify.rs).
 CREATE TABLE {{db}}.sales_kafka
 (
 -- @if kafka_error_stream
-    event_id     String,
-    event_type   String,
-    event_time   String,
-    product_id   Int64,
-    product_name String,
-    category     String,
-    quantity     Int64,
-    price        Float64,
-    discount     Float64,
-    total        Float64,
-    store_id     Int64,
-    cashier_id   Int64,
-    customer_id  String
+    event_id     Nullable(String),
+    event_type   Nullable(String),
+    event_time   Nullable(String),
+    product_id   Nullable(Int64),
+    product_name Nullable(String),
+    category     Nullable(String),
+    quantity     Nullable(Int64),
+    price        Nullable(Float64),
+    discount     Nullable(Float64),
+    total        Nullable(Float64),
+    store_id     Nullable(Int64),
+    cashier_id   Nullable(Int64),
+    customer_id  Nullable(String)
 -- @else
     raw String
 -- @endif

@@ -1,26 +1,28 @@
 -- Reads the warehouse topic. Bad messages never stop it:
 -- on servers with the error stream mode (21.6+) the engine parses JSONEachRow and hands
 -- each message it cannot parse to the views as a row with _error and _raw_message set;
--- integers are read as Int64 so a negative quantity is a refused value, not a parse error.
+-- integers are read as Int64 so a negative quantity is a refused value, not a parse error,
+-- and every column is Nullable so a field left out is told apart from a zero or ''.
 -- Older servers (18.16) stop a Kafka table for good at one unparsable message, so there it
--- reads each message as one raw line (CSV whose delimiter, DEL, valid UTF-8 text never
+-- reads each message as one raw line (CSV whose delimiter, DEL, JSON text hardly ever
 -- holds, no quoting: set in the server profile, see scripts/clickhouse/users.xml.in) and
--- the views parse and check it (parse/raw_warehouse.sql). The few byte strings even that cannot
--- read (a lone CR, a DEL) stall the table; `pipeline up` rescues it (crates/reconcile/src/rescue.rs).
+-- the views parse and check it (parse/warehouse_raw.sql). The few byte strings even that cannot
+-- read (a lone CR, a DEL) stall the table; `pipeline up` rescues it (crates/reconcile/src/rescue.rs),
+-- and its verifier replays any message the engine committed without writing (verify.rs).
 CREATE TABLE {{db}}.warehouse_kafka
 (
 -- @if kafka_error_stream
-    event_id      String,
-    event_type    String,
-    event_time    String,
-    product_id    Int64,
-    product_name  String,
-    category      String,
-    warehouse     String,
-    quantity      Int64,
-    movement_type String,
-    source        String,
-    responsible   String
+    event_id      Nullable(String),
+    event_type    Nullable(String),
+    event_time    Nullable(String),
+    product_id    Nullable(Int64),
+    product_name  Nullable(String),
+    category      Nullable(String),
+    warehouse     Nullable(String),
+    quantity      Nullable(Int64),
+    movement_type Nullable(String),
+    source        Nullable(String),
+    responsible   Nullable(String)
 -- @else
     raw String
 -- @endif
