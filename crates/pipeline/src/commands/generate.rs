@@ -26,6 +26,19 @@ pub struct EventArgs {
     /// Language of product, warehouse and people names: ru or en.
     #[arg(long, default_value = "ru")]
     pub locale: Locale,
+    /// Share of messages (0 to 1) that are malformed instead of events, for demos and tests.
+    ///
+    /// A bad message REPLACES an event: --count and --rate count both, and the events are
+    /// those of a run without bad messages, fewer of them; the same seed gives the same
+    /// messages. Its kind is drawn uniformly from those that apply to its topic: truncated
+    /// JSON, plain text, binary garbage (some with a lone CR or a DEL byte), a wrong type
+    /// ("quantity": "two", price as a string), a missing field, an unknown event_type or
+    /// movement_type, a negative quantity, a zero price, an unparsable or year-2099
+    /// event_time, an oversized (~100 KB) message. Their event_id, where they have one,
+    /// starts with "bad-". The summary counts them in their own column, "bad"; its events,
+    /// events/s and sums are of good events only, its bytes of both.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_bad_ratio)]
+    pub bad_ratio: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -66,19 +79,6 @@ pub struct GenerateArgs {
     /// Stop after this many messages (events, and bad messages with --bad-ratio).
     #[arg(long)]
     pub count: Option<u64>,
-    /// Share of messages (0 to 1) that are malformed instead of events, for demos and tests.
-    ///
-    /// A bad message REPLACES an event: --count and --rate count both, and the events are
-    /// those of a run without bad messages, fewer of them; the same seed gives the same
-    /// messages. Its kind is drawn uniformly from those that apply to its topic: truncated
-    /// JSON, plain text, binary garbage (some with a lone CR or a DEL byte), a wrong type
-    /// ("quantity": "two", price as a string), a missing field, an unknown event_type or
-    /// movement_type, a negative quantity, a zero price, an unparsable or year-2099
-    /// event_time, an oversized (~100 KB) message. Their event_id, where they have one,
-    /// starts with "bad-". The summary counts them in their own column, "bad"; its events,
-    /// events/s and sums are of good events only, its bytes of both.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_bad_ratio)]
-    pub bad_ratio: f64,
     /// Stop after this long, e.g. 30s, 10m.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
@@ -93,7 +93,7 @@ impl EventArgs {
             seed: self.seed,
             locale: self.locale,
             sales_share: self.sales_share,
-            bad_ratio: 0.0,
+            bad_ratio: self.bad_ratio,
         }
     }
 
@@ -140,11 +140,7 @@ pub fn stop_on_signal() -> Arc<AtomicBool> {
 }
 
 pub async fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let mut generator = Generator::new(&GeneratorConfig {
-        bad_ratio: args.bad_ratio,
-        ..args.events.config()
-    })
-    .map_err(anyhow::Error::msg)?;
+    let mut generator = args.events.generator()?;
     ensure_topics(config, &args.topics).await?;
     let publisher = Publisher::new(&config.kafka(), &config.topics())?;
     let stop = stop_on_signal();
