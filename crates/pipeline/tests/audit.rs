@@ -30,7 +30,7 @@ fn topic<'a>(audit: &'a Value, table: &str) -> &'a Value {
 async fn audit_finds_duplicates_and_losses() {
     let env = TestEnv::new("audit").await;
     pipeline_ok(&env, &["schema", "apply"]);
-    generate_seeded(&env, 5, 2000, &[]);
+    let ledger = generate_seeded(&env, 5, 2000, &["--json"]);
     let ch = env.clickhouse.clone();
     let db = env.database.clone();
     #[derive(Deserialize)]
@@ -67,6 +67,41 @@ async fn audit_finds_duplicates_and_losses() {
         );
     }
 
+    // The generator's ledger: everything it was acknowledged is on the broker.
+    let dir = std::env::temp_dir().join(&env.database);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ledger_file = dir.join("ledger.json");
+    std::fs::write(&ledger_file, &ledger).unwrap();
+    let ledger_arg = ledger_file.to_str().unwrap();
+    let out = pipeline(&env, &["audit", "--json", "--ledger", ledger_arg]);
+    let a: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{a}");
+    for table in ["sales", "stock_movements"] {
+        let t = topic(&a, table);
+        assert_eq!(t["acknowledged"], t["produced"], "{t}");
+        assert_eq!(t["lost_by_broker"], 0, "{t}");
+    }
+    // A ledger that says more was acknowledged than the broker holds: lost by the broker.
+    let claims_more = format!(
+        "{}\n{{\"topics\":[{{\"topic\":\"{}\",\"events\":5,\"bad\":0}}]}}\n",
+        ledger.trim(),
+        env.sales_topic
+    );
+    std::fs::write(&ledger_file, claims_more).unwrap();
+    let out = pipeline(&env, &["audit", "--ledger", ledger_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("LOST BY THE BROKER 5"), "{}", stdout(&out));
+    // And a file that is not a ledger is a clear error (exit 2, as every error).
+    std::fs::write(&ledger_file, "topic events\n").unwrap();
+    let out = pipeline(&env, &["audit", "--ledger", ledger_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a `pipeline generate --json` summary"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
     // A row stored twice is a duplicate, not a loss.
     ch.execute(&format!(
         "INSERT INTO {db}.sales SELECT * FROM {db}.sales LIMIT 7"
@@ -100,7 +135,7 @@ async fn audit_finds_duplicates_and_losses() {
     let out = pipeline(&env, &["audit"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains(&format!("MISSING {moves} event(s)")),
+        stdout(&out).contains(&format!("MISSING {moves} message(s)")),
         "{}",
         stdout(&out)
     );

@@ -6,6 +6,8 @@
 //! pending   = produced − consumed (the lag, not yet read);
 //! landed    = rows in the target table, `unique` = distinct event ids among them;
 //! duplicates = landed − unique (the Kafka engine delivers at least once);
+//! acknowledged (with --ledger) = what the generator's ledgers say the broker acknowledged;
+//!             any of it not on the broker is lost by the broker and counts as missing.
 //! missing   = consumed − unique − dead: committed but in no table. Any missing → exit
 //!             code 1. Where `pipeline up`'s verifier runs (18.16), a message the engine
 //!             committed unwritten is in no table for up to a second, until the verifier
@@ -30,6 +32,35 @@ pub struct AuditArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The generator's own ledger: a file holding the `--json` summary of `pipeline
+    /// generate` (one per line, or several files). Its acknowledged messages (events and bad
+    /// ones) per topic are compared with what the broker holds: fewer on the broker means
+    /// the broker lost messages it had acknowledged (exit 1).
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Vec<std::path::PathBuf>,
+}
+
+/// Messages the generator's ledgers say the broker acknowledged, per topic.
+fn read_ledgers(files: &[std::path::PathBuf]) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let mut acked = std::collections::BTreeMap::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading the ledger {}", f.display()))?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let summary: serde_json::Value = serde_json::from_str(line).with_context(|| {
+                format!("{} line {}: not a `pipeline generate --json` summary", f.display(), i + 1)
+            })?;
+            let topics = summary["topics"].as_array().with_context(|| {
+                format!("{} line {}: no \"topics\" list (a `pipeline generate --json` summary has one)", f.display(), i + 1)
+            })?;
+            for t in topics {
+                let (Some(name), Some(events)) = (t["topic"].as_str(), t["events"].as_u64()) else {
+                    anyhow::bail!("{} line {}: a topic without \"topic\" or \"events\"", f.display(), i + 1);
+                };
+                *acked.entry(name.to_string()).or_insert(0) += events + t["bad"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    Ok(acked)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +85,12 @@ struct TopicAudit {
     duplicates: u64,
     dead_lettered: u64,
     missing: u64,
+    /// From the generator's ledgers (`--ledger`): messages the broker acknowledged, and how
+    /// many of them the broker no longer holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledged: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_by_broker: Option<u64>,
     partitions: Vec<PartitionAudit>,
 }
 
@@ -110,6 +147,8 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         dead_lettered,
         // A consumed message is either an event (counted once) or a dead letter.
         missing: (consumed.max(0) as u64).saturating_sub(held.unique_events + dead_lettered),
+        acknowledged: None,
+        lost_by_broker: None,
         partitions,
     })
 }
@@ -158,11 +197,21 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
             _ => break audits,
         }
     };
-    let missing: u64 = audits.iter().map(|a| a.missing).sum();
+    let mut audits = audits;
+    if !args.ledger.is_empty() {
+        let acked = read_ledgers(&args.ledger)?;
+        for a in &mut audits {
+            let n = acked.get(&a.topic).copied().unwrap_or(0);
+            a.acknowledged = Some(n);
+            a.lost_by_broker = Some(n.saturating_sub(a.produced.max(0) as u64));
+        }
+    }
+    let lost_by_broker: u64 = audits.iter().filter_map(|a| a.lost_by_broker).sum();
+    let missing: u64 = audits.iter().map(|a| a.missing).sum::<u64>() + lost_by_broker;
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "database": config.database, "topics": audits, "missing": missing })
+            serde_json::json!({ "database": config.database, "topics": audits, "missing": missing, "lost_by_broker": lost_by_broker })
         );
     } else {
         println!(
@@ -206,13 +255,25 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
                 lags.join(" ")
             );
         }
+        for a in audits.iter().filter(|a| a.acknowledged.is_some()) {
+            println!(
+                "ledger of {}: {} acknowledged, {} on the broker{}",
+                a.topic,
+                a.acknowledged.unwrap_or(0),
+                a.produced,
+                match a.lost_by_broker {
+                    Some(n) if n > 0 => format!(" · LOST BY THE BROKER {n}"),
+                    _ => String::new(),
+                }
+            );
+        }
         println!(
             "{}",
             if missing == 0 {
                 "nothing missing".to_string()
             } else {
                 format!(
-                    "MISSING {missing} event(s): committed by ClickHouse's group but in no table"
+                    "MISSING {missing} message(s): committed by ClickHouse's group but in no table, or acknowledged to the generator but not on the broker"
                 )
             }
         );
