@@ -200,6 +200,18 @@ mod tests {
         )
         .unwrap();
         let f = file.to_str().unwrap();
+        // What the shell running the tests exports must not decide them (e.g. KAFKA_BROKERS
+        // pointing the integration tests at other services).
+        for v in [
+            "KAFKA_BROKERS",
+            "CLICKHOUSE_KAFKA_BROKERS",
+            "CLICKHOUSE_URL",
+            "CLICKHOUSE_DATABASE",
+            "SALES_TOPIC",
+            "PIPELINE_CONFIG",
+        ] {
+            std::env::remove_var(v);
+        }
         // Only this test sets this variable.
         std::env::set_var("WAREHOUSE_TOPIC", "env_wh");
         let c = resolve(&[
