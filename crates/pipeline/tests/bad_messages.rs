@@ -4,52 +4,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
-use common::generate_seeded;
+use common::{generate_seeded, read_all};
 use generate::{check_message, Generator, GeneratorConfig, Message, Topic};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::Value;
-use testkit::{unique_name, TestEnv};
+use testkit::TestEnv;
 
 const SEED: u64 = 7;
 const COUNT: u64 = 500;
 const RATIO: &str = "0.2";
-
-/// Every message of `topic`, read from the beginning up to the end offsets.
-fn read_all(env: &TestEnv, topic: &str) -> Vec<Vec<u8>> {
-    let parts = publish::partition_offsets(&env.kafka, topic, Duration::from_secs(10))
-        .expect("the topic's offsets");
-    let mut config = env.kafka.client_config();
-    config
-        .set("group.id", unique_name("bad_reader"))
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = config.create().expect("a consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in &parts {
-        assignment
-            .add_partition_offset(topic, p.partition, Offset::Offset(p.low))
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign the partitions");
-    let want: i64 = parts.iter().map(|p| p.high - p.low).sum();
-    let mut out = Vec::new();
-    let start = Instant::now();
-    while (out.len() as i64) < want {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "read {} of {want} messages of {topic} in 60 s",
-            out.len()
-        );
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
-        }
-    }
-    out
-}
 
 /// Per topic of a `--json` summary: (events, bad).
 fn counts(summary: &Value, topic: &str) -> (u64, u64) {

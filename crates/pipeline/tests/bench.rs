@@ -128,3 +128,170 @@ async fn a_missing_service_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_phase_reports_positive_figures() {
+    let env = TestEnv::new("bench_api").await;
+    let out = std::env::temp_dir().join(format!("{}.json", env.database));
+    let text = pipeline_ok(
+        &env,
+        &[
+            "bench",
+            "--phases",
+            "api",
+            "--api-sizes",
+            "20000",
+            "--api-requests",
+            "20",
+            "--api-warmup",
+            "2",
+            "--json-out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("api: dashboard API latency"), "{text}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out);
+
+    let sizes = json["phases"]["api"]["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 1);
+    let s = &sizes[0];
+    assert_eq!(s["events"].as_u64(), Some(20_000), "{s}");
+    assert!(s["skipped"].is_null(), "{s}");
+    let load = &s["load"];
+    assert_eq!(
+        load["sales_rows"].as_u64().unwrap() + load["stock_movements_rows"].as_u64().unwrap(),
+        20_000,
+        "{load}"
+    );
+    positive(&load["total_s"], "load seconds");
+    positive(&load["bytes_on_disk"], "bytes on disk");
+    let api = s["api"].as_array().unwrap();
+    let paths: Vec<&str> = api.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    for p in [
+        "/api/overview?range=1h",
+        "/api/overview?range=24h",
+        "/api/overview?range=7d",
+        "/api/sales",
+        "/api/stock",
+        "/api/recent_sales",
+        "/api/status",
+        "/api/stock_levels",
+        "/api/health",
+    ] {
+        assert!(paths.contains(&p), "{p} not measured: {paths:?}");
+    }
+    let original = s["original"].as_array().unwrap();
+    assert_eq!(original.len(), 4);
+    for l in api.iter().chain(original) {
+        let name = l["name"].as_str().unwrap();
+        assert_eq!(l["n"].as_u64(), Some(20), "{l}");
+        positive(&l["p50_ms"], &format!("{name} p50"));
+        positive(&l["p99_ms"], &format!("{name} p99"));
+        positive(&l["max_ms"], &format!("{name} max"));
+        positive(&l["body_bytes"], &format!("{name} body"));
+        if name != "/api/health" {
+            positive(
+                &l["clickhouse"]["statements"],
+                &format!("{name} statements"),
+            );
+        }
+    }
+    positive(&s["rss"]["peak_mb"], "serve RSS peak");
+    positive(&s["rss"]["median_mb"], "serve RSS median");
+
+    #[derive(serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let left: N = env
+        .root()
+        .query_one(&format!(
+            "SELECT count() AS n FROM system.databases WHERE startsWith(name, '{}')",
+            env.database
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left.n, 0, "bench databases left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_latency_phase_reports_positive_figures() {
+    let env = TestEnv::new("bench_lat").await;
+    let out = std::env::temp_dir().join(format!("{}.json", env.database));
+    let path = out.to_str().unwrap();
+    let text = pipeline_ok(
+        &env,
+        &[
+            "bench",
+            "--phases",
+            "latency",
+            "--latency-rates",
+            "20",
+            "--latency-duration",
+            "5s",
+            "--latency-warmup",
+            "2s",
+            "--json-out",
+            path,
+        ],
+    );
+    assert!(text.contains("latency") && text.contains("p99"), "{text}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out);
+
+    let l = &json["phases"]["latency"];
+    positive(&l["poll_ms"], "poll period");
+    let runs = l["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{l}");
+    let r = &runs[0];
+    assert_eq!(r["rate"].as_u64(), Some(20), "{r}");
+    // `pipeline up`'s block size for 20 events/s: half a second of the rate.
+    assert_eq!(r["max_block_size"].as_u64(), Some(10), "{r}");
+    positive(&r["first_row_s"], "time to the first row");
+    let sales = &r["tables"][0];
+    assert_eq!(sales["table"].as_str(), Some("sales"), "{sales}");
+    positive(&sales["samples"], "sales samples");
+    for q in ["min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+        positive(&sales[q], &format!("sales {q}"));
+    }
+    positive(&sales["block_fill_s"], "sales block fill");
+
+    #[derive(serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let left: N = env
+        .root()
+        .query_one(&format!(
+            "SELECT count() AS n FROM system.databases WHERE startsWith(name, '{}')",
+            env.database
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left.n, 0, "bench databases left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_phase_without_clickhouse_is_a_clear_error() {
+    let env = TestEnv::new("bench_api_down").await;
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = pipeline(
+        &env,
+        &[
+            "bench",
+            "--phases",
+            "api",
+            "--api-sizes",
+            "1000",
+            "--clickhouse-url",
+            &url,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&url) && err.contains("scripts/services start"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Nothing lost, nothing counted twice, against the real broker and ClickHouse:
 //! a Kafka table stopped by bytes its reader cannot take is rescued with every message
-//! accounted for, and events the engine delivers twice leave the figures exact.
+//! accounted for, events delivered twice leave the figures exact, and every bad message of
+//! `generate --bad-ratio` becomes one dead letter.
 
 mod common;
 
@@ -217,46 +218,33 @@ async fn events_delivered_twice_are_counted_once() {
     let before = settle(&env).await;
     assert_eq!(before.unique, produced_sales, "{before:?}");
     assert!(before.rows == before.unique && before.orders as u64 == before.rows);
-    // At-least-once for real: move the group back to the start, as a failed commit or a
-    // rebalance would, and let the engine deliver everything again.
-    env.clickhouse
-        .execute(&format!("DETACH TABLE {db}.sales_kafka"))
-        .await
-        .unwrap();
-    let (kafka, topic, group) = (
-        env.kafka.clone(),
-        env.sales_topic.clone(),
-        format!("clickhouse_{db}_{}", env.sales_topic),
-    );
-    tokio::task::spawn_blocking(move || {
-        let parts = publish::partition_offsets(&kafka, &topic, Duration::from_secs(5)).unwrap();
-        let low: Vec<(i32, i64)> = parts.iter().map(|p| (p.partition, p.low)).collect();
-        publish::commit_offsets(&kafka, &group, &topic, &low).unwrap();
-    })
-    .await
-    .unwrap();
-    env.clickhouse
-        .execute(&format!("ATTACH TABLE {db}.sales_kafka"))
-        .await
-        .unwrap();
-    // Wait until the group has consumed everything again and rows stopped growing. (How
-    // many copies land depends on the engine: 18.16 has been seen committing a re-read
-    // partial block without writing it, so not every event need arrive twice; the copies
-    // that did arrive must all be taken out.)
-    let start = std::time::Instant::now();
-    let mut last = 0;
-    let doubled = loop {
-        let f = figures(&env).await;
-        if pending(&env) == 0 && f.rows > before.rows && f.rows == last {
-            break f;
+    // At-least-once: every message delivered again through the other door into the same
+    // views, as a rescue that crashed before its commit does. (The engine's own
+    // redeliveries, after a kill -9 of ClickHouse, are in tests/faults.rs. Rewinding the
+    // group here would need a DETACH, and 18.16 destroying a consumer has aborted the
+    // server: see ARCHITECTURE.md.)
+    let messages = tokio::task::block_in_place(|| common::read_all(&env, &env.sales_topic));
+    let mut body = Vec::new();
+    for (offset, m) in messages.iter().enumerate() {
+        for &b in m {
+            match b {
+                b'\\' => body.extend_from_slice(b"\\\\"),
+                b'\t' => body.extend_from_slice(b"\\t"),
+                b'\n' => body.extend_from_slice(b"\\n"),
+                _ => body.push(b),
+            }
         }
-        last = f.rows;
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "no second delivery: {f:?}"
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+        body.extend_from_slice(format!("\t{}\t-1\t{offset}\t0\n", env.sales_topic).as_bytes());
+    }
+    env.clickhouse
+        .insert(
+            &format!("INSERT INTO {db}.sales_replay (raw, message_topic, message_partition, message_offset, message_timestamp_ms) FORMAT TabSeparated"),
+            body,
+        )
+        .await
+        .unwrap();
+    let doubled = figures(&env).await;
+    assert_eq!(doubled.rows, 2 * before.rows, "{doubled:?}");
     assert_eq!(doubled.unique, before.unique);
     assert_eq!(
         doubled.orders as u64, doubled.rows,

@@ -259,3 +259,40 @@ impl Drop for Guards {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Every message of `topic`, read from the beginning up to the end offsets.
+pub fn read_all(env: &TestEnv, topic: &str) -> Vec<Vec<u8>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message as _, Offset, TopicPartitionList};
+    let parts = publish::partition_offsets(&env.kafka, topic, Duration::from_secs(10))
+        .expect("the topic's offsets");
+    let mut config = env.kafka.client_config();
+    config
+        .set("group.id", testkit::unique_name("reader"))
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().expect("a consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in &parts {
+        assignment
+            .add_partition_offset(topic, p.partition, Offset::Offset(p.low))
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign the partitions");
+    let want: i64 = parts.iter().map(|p| p.high - p.low).sum();
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while (out.len() as i64) < want {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "read {} of {want} messages of {topic} in 60 s",
+            out.len()
+        );
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
