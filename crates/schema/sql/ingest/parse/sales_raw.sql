@@ -5,7 +5,12 @@
 -- A list of WITH expressions over the column `raw`, so the view stays one SELECT: 18.16
 -- runs a view's query over the inserted block as its outermost FROM and cannot see a
 -- subquery's source.
-    replaceRegexpAll(raw, '("(?:[^"\\\\]|\\\\.)*")|\\s+', '\\1') AS compact,
+    -- Whitespace between tokens is removed (visitParam* see none). Most messages have none:
+    -- a capture-free match finds them, and the costly replace runs on '' for them (18.16
+    -- computes both branches of an if: this halves the cost of a view).
+    match(raw, '^(?:[^"\\s]|"(?:[^"\\\\]|\\\\.)*")*$') AS already_compact,
+    if(already_compact, raw,
+       replaceRegexpAll(if(already_compact, '', raw), '("(?:[^"\\\\]|\\\\.)*")|\\s+', '\\1')) AS compact,
     match(compact, '^\\{(?:"(?:[^"\\\\]|\\\\.)*":(?:"(?:[^"\\\\]|\\\\.)*"|-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)(?:,"(?:[^"\\\\]|\\\\.)*":(?:"(?:[^"\\\\]|\\\\.)*"|-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null))*)?\\}$') AS is_flat_object,
     -- visitParam* read past the end of a value that is not closed (`"discount":0.` at the
     -- end of a cut message) and crash 18.16: they only ever see a checked object.
