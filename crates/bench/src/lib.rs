@@ -5,6 +5,8 @@
 //!   same producer settings; CPU (and optionally allocations) per event.
 //! - [`ingest`]: rows/s the ClickHouse Kafka engine lands in MergeTree from a backlog, per
 //!   number of consumers.
+//! - [`latency`]: broker acknowledgement → row queryable in ClickHouse, p50/p95/p99/max at
+//!   steady rates, the schema sized as `pipeline up` sizes it.
 //!
 //! A phase returns a [`PhaseReport`]: a table for people and JSON for tools. A new phase
 //! (latency, the dashboard API) is a new module returning one.
@@ -12,6 +14,7 @@
 pub mod broker;
 pub mod ceiling;
 pub mod ingest;
+pub mod latency;
 pub mod measure;
 
 use std::fmt::Write as _;

@@ -21,6 +21,8 @@ pub enum Phase {
     Ceiling,
     /// ClickHouse's Kafka engine landing a backlog, per number of consumers.
     Ingest,
+    /// Broker acknowledgement → row queryable, p50/p95/p99 at steady rates.
+    Latency,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +74,17 @@ pub struct BenchArgs {
     /// End an ingest run whose rows stopped arriving short of the total after this long.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub ingest_stall: Duration,
+    /// Steady rates (events/s) of the latency phase, each on a fresh database and topics
+    /// with `pipeline up`'s block size for it (half a second of the rate).
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,10000",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub latency_rates: Vec<u32>,
+    /// Measured window at each latency rate, after the warm-up.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub latency_duration: Duration,
+    /// Not measured at each latency rate: from the first row seen to the window's start.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub latency_warmup: Duration,
     /// Write the JSON here [default: pipeline-bench-<run id>.json in the temp directory].
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
@@ -141,11 +154,15 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if args.phases.contains(&Phase::Latency) && !args.phases.contains(&Phase::Ingest) {
+        check_services(config).await?;
+    }
     let mut reports = Vec::new();
     for phase in &args.phases {
         let report = match phase {
             Phase::Ceiling => ceiling(&args, &run_id).await?,
             Phase::Ingest => ingest(config, &args, &run_id).await?,
+            Phase::Latency => latency(config, &args, &run_id).await?,
         };
         println!("{}", report.render());
         reports.push(report);
@@ -243,4 +260,48 @@ async fn ingest(
         stall: args.ingest_stall,
     };
     bench::ingest::run(&opts, &Applier { config }).await
+}
+
+async fn latency(
+    config: &Config,
+    args: &BenchArgs,
+    run_id: &str,
+) -> anyhow::Result<bench::PhaseReport> {
+    let prefix = if config.database == "default" {
+        "bench".to_string()
+    } else {
+        config.database.clone()
+    };
+    // The block size `pipeline up` gives its own generator's rate.
+    let rates = args
+        .latency_rates
+        .iter()
+        .map(|&rate| bench::latency::LatencyRate {
+            rate,
+            max_block_size: IngestArgs {
+                kafka_consumers: 1,
+                kafka_max_block_size: None,
+                kafka_thread_per_consumer: false,
+            }
+            .sized_for_rate(rate as f64)
+            .kafka_max_block_size
+            .unwrap_or(DEFAULT_MAX_BLOCK_SIZE),
+        })
+        .collect();
+    let opts = bench::latency::LatencyOptions {
+        kafka: config.kafka(),
+        clickhouse: config.clickhouse().with_database("system"),
+        rates,
+        duration: args.latency_duration,
+        warmup: args.latency_warmup,
+        seed: args.seed,
+        partitions: args.partitions,
+        database_prefix: format!("{prefix}_bench_{run_id}_lat"),
+        sales_topic: format!("{}_bench_{run_id}_lat", config.sales_topic),
+        warehouse_topic: format!("{}_bench_{run_id}_lat", config.warehouse_topic),
+        poll: Duration::from_millis(50),
+        first_row_timeout: Duration::from_secs(60),
+        settle: Duration::from_secs(30),
+    };
+    bench::latency::run(&opts, &Applier { config }).await
 }
