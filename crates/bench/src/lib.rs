@@ -7,10 +7,13 @@
 //!   number of consumers.
 //! - [`latency`]: broker acknowledgement → row queryable in ClickHouse, p50/p95/p99/max at
 //!   steady rates, the schema sized as `pipeline up` sizes it.
+//! - [`api`]: the dashboard API's latency per endpoint at 10M and 100M events, beside the
+//!   original demo's SQL on the raw tables, and the dashboard server's RSS.
 //!
 //! A phase returns a [`PhaseReport`]: a table for people and JSON for tools. A new phase
 //! (latency, the dashboard API) is a new module returning one.
 
+pub mod api;
 pub mod broker;
 pub mod ceiling;
 pub mod ingest;

@@ -21,6 +21,10 @@ pub enum Phase {
     Ceiling,
     /// ClickHouse's Kafka engine landing a backlog, per number of consumers.
     Ingest,
+    /// The dashboard API's latency per endpoint at --api-sizes events (bulk-loaded), beside
+    /// the original demo's SQL on the raw tables, and the server's RSS. Not in the default
+    /// list: 100M events take minutes to load and ~10 GB of disk.
+    Api,
     /// Broker acknowledgement → row queryable, p50/p95/p99 at steady rates.
     Latency,
 }
@@ -85,6 +89,25 @@ pub struct BenchArgs {
     /// Not measured at each latency rate: from the first row seen to the window's start.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub latency_warmup: Duration,
+    /// Events bulk-loaded for the api phase, one fresh database each.
+    #[arg(long, value_delimiter = ',', default_value = "10000000,100000000",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub api_sizes: Vec<u64>,
+    /// Timed sequential requests per endpoint (and per original query) at each api size.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_requests: u32,
+    /// Untimed requests per endpoint before them.
+    #[arg(long, default_value_t = 20)]
+    pub api_warmup: u32,
+    /// Stop timing an endpoint or query after this long at one size (at least 5 requests).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub api_budget: Duration,
+    /// Events per INSERT of the api load (and per rollup back-fill window).
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub api_load_chunk: u64,
+    /// Wait at most this long for the api load's merges to finish before measuring.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub api_settle: Duration,
     /// Write the JSON here [default: pipeline-bench-<run id>.json in the temp directory].
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
@@ -157,11 +180,15 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.phases.contains(&Phase::Latency) && !args.phases.contains(&Phase::Ingest) {
         check_services(config).await?;
     }
+    if args.phases.contains(&Phase::Api) {
+        check_services(config).await?;
+    }
     let mut reports = Vec::new();
     for phase in &args.phases {
         let report = match phase {
             Phase::Ceiling => ceiling(&args, &run_id).await?,
             Phase::Ingest => ingest(config, &args, &run_id).await?,
+            Phase::Api => api(config, &args, &run_id).await?,
             Phase::Latency => latency(config, &args, &run_id).await?,
         };
         println!("{}", report.render());
@@ -304,4 +331,73 @@ async fn latency(
         settle: Duration::from_secs(30),
     };
     bench::latency::run(&opts, &Applier { config }).await
+}
+
+/// `pipeline serve` for an api database: this binary, the resolved connection settings
+/// (through the environment, so a password stays out of the process list), no auth token.
+struct Serve<'c> {
+    config: &'c Config,
+}
+
+impl bench::api::ServeCommand for Serve<'_> {
+    fn command(&self, database: &str, listen: std::net::SocketAddr) -> std::process::Command {
+        let c = self.config;
+        let exe = std::env::current_exe().unwrap_or_else(|_| "pipeline".into());
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["serve", "--listen", &listen.to_string()])
+            .env("KAFKA_BROKERS", &c.kafka_brokers)
+            .env("CLICKHOUSE_KAFKA_BROKERS", &c.clickhouse_kafka_brokers)
+            .env("CLICKHOUSE_URL", &c.clickhouse_url)
+            .env("CLICKHOUSE_DATABASE", database)
+            .env("SALES_TOPIC", &c.sales_topic)
+            .env("WAREHOUSE_TOPIC", &c.warehouse_topic)
+            .env("PIPELINE_LOG", "warn")
+            .env_remove("PIPELINE_AUTH_TOKEN")
+            .env_remove("PIPELINE_LISTEN");
+        match &c.clickhouse_user {
+            Some(u) => cmd.env("CLICKHOUSE_USER", u),
+            None => cmd.env_remove("CLICKHOUSE_USER"),
+        };
+        match &c.clickhouse_password {
+            Some(p) => cmd.env("CLICKHOUSE_PASSWORD", p),
+            None => cmd.env_remove("CLICKHOUSE_PASSWORD"),
+        };
+        cmd
+    }
+}
+
+async fn api(
+    config: &Config,
+    args: &BenchArgs,
+    run_id: &str,
+) -> anyhow::Result<bench::PhaseReport> {
+    let prefix = if config.database == "default" {
+        "bench".to_string()
+    } else {
+        config.database.clone()
+    };
+    // The server follows the api topics; their own names keep them apart from the others'.
+    let mut serve_config = config.clone();
+    serve_config.sales_topic = format!("{}_bench_{run_id}_api", config.sales_topic);
+    serve_config.warehouse_topic = format!("{}_bench_{run_id}_api", config.warehouse_topic);
+    let opts = bench::api::ApiOptions {
+        clickhouse: config.clickhouse().with_database("system"),
+        sizes: args.api_sizes.clone(),
+        requests: args.api_requests,
+        warmup: args.api_warmup,
+        budget: args.api_budget,
+        load_chunk: args.api_load_chunk,
+        settle: args.api_settle,
+        database_prefix: format!("{prefix}_bench_{run_id}_api"),
+        sales_topic: serve_config.sales_topic.clone(),
+        warehouse_topic: serve_config.warehouse_topic.clone(),
+    };
+    bench::api::run(
+        &opts,
+        &Applier { config },
+        &Serve {
+            config: &serve_config,
+        },
+    )
+    .await
 }

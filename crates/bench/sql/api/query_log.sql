@@ -1,0 +1,12 @@
+-- ClickHouse's own figures for the diagnostic pass (one query_id per endpoint or query; an
+-- endpoint may run several statements under it).
+SELECT
+    query_id,
+    toUInt64(count())                 AS statements,
+    toUInt64(sum(query_duration_ms))  AS duration_ms,
+    toUInt64(sum(read_rows))          AS read_rows,
+    toUInt64(sum(read_bytes))         AS read_bytes,
+    toUInt64(max(memory_usage))       AS memory_bytes
+FROM system.query_log
+WHERE event_date >= yesterday() AND type = 2 AND startsWith(query_id, {{prefix}})
+GROUP BY query_id
