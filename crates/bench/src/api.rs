@@ -54,7 +54,6 @@ const STORAGE_SQL: &str = include_str!("../sql/api/storage.sql");
 const DATA_PATH_SQL: &str = include_str!("../sql/api/data_path.sql");
 const FLUSH_LOGS_SQL: &str = include_str!("../sql/api/flush_logs.sql");
 const QUERY_LOG_SQL: &str = include_str!("../sql/api/query_log.sql");
-const DROP_DATABASE_SQL: &str = include_str!("../sql/drop_database.sql");
 
 /// The events are spread over this many seconds before the load starts.
 const SPAN_S: u64 = 7 * 86_400;
@@ -410,7 +409,7 @@ pub async fn run(
         )
         .await;
         // Dropped whatever happened: its Kafka tables would go on polling, its rows take disk.
-        let dropped = drop_database(&opts.clickhouse, &target.database).await;
+        let dropped = crate::ingest::drop_database(&opts.clickhouse, &target.database).await;
         let run = result.with_context(|| format!("api at {events} events"))?;
         dropped?;
         if let Some(l) = &run.load {
@@ -839,15 +838,6 @@ async fn server_figures(
         .collect())
 }
 
-async fn drop_database(client: &Client, db: &str) -> anyhow::Result<()> {
-    let sql = render("drop_database.sql", DROP_DATABASE_SQL, &db_values(db)?)?;
-    client
-        .clone()
-        .with_database("system")
-        .execute(&sql)
-        .await
-        .with_context(|| format!("dropping the bench database {db}"))
-}
 
 /// `pipeline serve` as a child process; killed on drop.
 struct ServeChild {

@@ -16,7 +16,7 @@ use generate::{Event, EventTime, Generator, GeneratorConfig, Message};
 use publish::{KafkaSettings, Publisher, RunLimits, TopicSpec};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 use serde::Serialize;
 
 use crate::measure::{Cost, Meter};
@@ -352,23 +352,6 @@ impl Prepared {
     }
 }
 
-/// The producer settings of `publish::Publisher::new` (crates/publish/src/producer.rs),
-/// repeated here because the publisher does not expose its `ClientConfig`. Keep in sync.
-fn publisher_config(settings: &KafkaSettings) -> ClientConfig {
-    let mut config = settings.client_config();
-    config
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "500000")
-        .set("queue.buffering.max.kbytes", "262144")
-        .set("delivery.timeout.ms", "120000");
-    for (k, v) in &settings.options {
-        config.set(k, v);
-    }
-    config
-}
 
 /// Counts deliveries, nothing else.
 #[derive(Default)]
@@ -396,7 +379,7 @@ fn run_raw(
     broker_pid: Option<u32>,
     prepared: &Prepared,
 ) -> anyhow::Result<Cost> {
-    let producer: ThreadedProducer<Acks> = publisher_config(settings)
+    let producer: ThreadedProducer<Acks> = publish::producer_config(settings)
         .create_with_context(Acks::default())
         .context("creating the raw producer")?;
     let send = |i: usize| -> anyhow::Result<()> {

@@ -397,7 +397,8 @@ async fn table_figures(
     Ok(out)
 }
 
-async fn drop_database(client: &Client, db: &str) -> anyhow::Result<()> {
+/// Drops a bench database (its name checked as an identifier).
+pub(crate) async fn drop_database(client: &Client, db: &str) -> anyhow::Result<()> {
     let sql = render("drop_database.sql", DROP_DATABASE_SQL, db)?;
     client
         .clone()

@@ -33,12 +33,10 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::{IngestTarget, SchemaApply};
 use crate::{fmt_num, median, PhaseReport, Table};
 
-const DROP_DATABASE_SQL: &str = include_str!("../sql/drop_database.sql");
 
 /// Which sampled event ids one table shows yet (the ids come from our own generator).
 /// `event_time` leads the tables' ORDER BY: the bound keeps the lookup on recent parts.
-const LOOKUP_SQL: &str = "SELECT event_id FROM {{db}}.{{table}} \
-     WHERE event_time >= toDateTime({{since}}) AND event_id IN ({{ids}})";
+const LOOKUP_SQL: &str = include_str!("../sql/latency_lookup.sql");
 
 /// The target table of each topic index of the publisher (sales first, warehouse second).
 const TABLES: [&str; 2] = ["sales", "stock_movements"];
@@ -186,7 +184,7 @@ pub async fn run(opts: &LatencyOptions, applier: &dyn SchemaApply) -> anyhow::Re
             .with_context(|| format!("bench database name {:?}", target.database))?;
         let result = measure(opts, applier, &target, r.rate).await;
         // Dropped whatever happened: its Kafka tables would go on consuming.
-        let dropped = drop_database(&opts.clickhouse, &target.database).await;
+        let dropped = crate::ingest::drop_database(&opts.clickhouse, &target.database).await;
         let run = result.with_context(|| format!("latency at {} events/s", r.rate))?;
         dropped?;
         tracing::info!(rate = r.rate, p99_ms = run.tables[0].p99_ms, "latency run");
@@ -644,20 +642,6 @@ fn lookup_sql(db: &str, pending: &[Sample]) -> anyhow::Result<String> {
     Ok(parts.join("\nUNION ALL\n"))
 }
 
-async fn drop_database(client: &Client, db: &str) -> anyhow::Result<()> {
-    clickhouse_http::ident(db).with_context(|| format!("bench database name {db:?}"))?;
-    let sql = render(
-        "drop_database.sql",
-        DROP_DATABASE_SQL,
-        &BTreeMap::from([("db", db.to_string())]),
-    )?;
-    client
-        .clone()
-        .with_database("system")
-        .execute(&sql)
-        .await
-        .with_context(|| format!("dropping the bench database {db}"))
-}
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ pub use admin::{
     commit_offsets, committed_offsets, ensure_topics, fetch_topics, partition_offsets,
     start_group_at_beginning, PartitionOffsets, TopicInfo, TopicSpec,
 };
-pub use producer::{LatencyProbe, Publisher, TopicCounters, TopicLedger};
+pub use producer::{producer_config, LatencyProbe, Publisher, TopicCounters, TopicLedger};
 pub use run::{run, RunLimits, RunSummary, SALES, WAREHOUSE};
 
 use rdkafka::ClientConfig;

@@ -195,6 +195,25 @@ pub struct Publisher {
     probe: Arc<LatencyProbe>,
 }
 
+/// The producer settings the publisher runs with (also what `pipeline bench` gives raw
+/// librdkafka, to compare like with like).
+pub fn producer_config(settings: &KafkaSettings) -> rdkafka::ClientConfig {
+    let mut config = settings.client_config();
+    // Durable and ordered: acks from all replicas, no duplicates from retries.
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "500000")
+        .set("queue.buffering.max.kbytes", "262144")
+        .set("delivery.timeout.ms", "120000");
+    for (k, v) in &settings.options {
+        config.set(k, v); // the user's own settings win
+    }
+    config
+}
+
 impl Publisher {
     pub fn new(settings: &KafkaSettings, topics: &[&str]) -> Result<Self> {
         let counters: Vec<_> = topics
@@ -202,19 +221,7 @@ impl Publisher {
             .map(|_| Arc::new(TopicCounters::default()))
             .collect();
         let probe = Arc::new(LatencyProbe::default());
-        let mut config = settings.client_config();
-        // Durable and ordered: acks from all replicas, no duplicates from retries.
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("batch.num.messages", "10000")
-            .set("queue.buffering.max.messages", "500000")
-            .set("queue.buffering.max.kbytes", "262144")
-            .set("delivery.timeout.ms", "120000");
-        for (k, v) in &settings.options {
-            config.set(k, v); // the user's own settings win
-        }
+        let config = producer_config(settings);
         let context = DeliveryContext {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             counters: counters.clone(),
