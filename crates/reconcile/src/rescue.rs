@@ -56,8 +56,10 @@ pub struct Rescue {
     watch: HashMap<String, Watch>,
 }
 
-/// After a rescue the table rejoins its group; give it time before judging it again.
-const GRACE: Duration = Duration::from_secs(15);
+/// After a rescue the engine fetches the new offsets at its next try (it rejoins its group
+/// after each failure); judge it again soon, so that a stream with many unreadable
+/// messages is held up for seconds, not tens of them.
+const GRACE: Duration = Duration::from_secs(2);
 
 impl Rescue {
     pub fn new(

@@ -149,7 +149,9 @@ fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<Atomi
             &config.database,
             config.kafka(),
             sources,
-            std::time::Duration::from_secs(5),
+            // Blocks are sized to half a second, so a table commits every second or so;
+            // two seconds without a commit while messages wait is a stall.
+            std::time::Duration::from_secs(2),
         );
         tokio::spawn(rescue.run(period, stop));
     }
