@@ -246,7 +246,7 @@ impl Guards {
                 &db,
                 env.kafka.clone(),
                 sources,
-                Duration::from_secs(2),
+                Duration::from_secs(5),
             );
             tokio::spawn(rescue.run(period, stop.clone()));
         }
