@@ -124,9 +124,8 @@ impl Verify {
             );
             replay::insert(&self.client, &self.db, source, &missing).await?;
         }
-        for (p, _, to) in &ranges {
-            self.save(&source.topic, *p, *to).await?;
-        }
+        let reached: Vec<(i32, i64)> = ranges.iter().map(|(p, _, to)| (*p, *to)).collect();
+        self.save(&source.topic, &reached).await?;
         Ok(Pass {
             checked: messages.len() as u64,
             replayed: missing.len() as u64,
@@ -153,18 +152,22 @@ impl Verify {
         Ok(o)
     }
 
-    async fn save(&mut self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    /// Records how far each partition is verified: one insert (one part) per pass.
+    async fn save(&mut self, topic: &str, offsets: &[(i32, i64)]) -> Result<()> {
+        let rows: Vec<String> = offsets
+            .iter()
+            .map(|(p, o)| format!("({}, {o}, now())", quote(&state_key(topic, *p))))
+            .collect();
         let q = sql(
-            "save_watermark.sql",
-            include_str!("../sql/save_watermark.sql"),
+            "save_verified_offsets.sql",
+            include_str!("../sql/save_verified_offsets.sql"),
             &self.db,
-            &[
-                ("table_name", quote(&state_key(topic, partition))),
-                ("watermark", offset.to_string()),
-            ],
+            &[("rows", rows.join(", "))],
         )?;
         self.client.execute(&q).await?;
-        self.verified.insert((topic.to_string(), partition), offset);
+        for (p, o) in offsets {
+            self.verified.insert((topic.to_string(), *p), *o);
+        }
         Ok(())
     }
 
