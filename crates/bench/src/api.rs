@@ -838,7 +838,6 @@ async fn server_figures(
         .collect())
 }
 
-
 /// `pipeline serve` as a child process; killed on drop.
 struct ServeChild {
     child: Child,

@@ -352,7 +352,6 @@ impl Prepared {
     }
 }
 
-
 /// Counts deliveries, nothing else.
 #[derive(Default)]
 struct Acks {

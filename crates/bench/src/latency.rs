@@ -33,7 +33,6 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::{IngestTarget, SchemaApply};
 use crate::{fmt_num, median, PhaseReport, Table};
 
-
 /// Which sampled event ids one table shows yet (the ids come from our own generator).
 /// `event_time` leads the tables' ORDER BY: the bound keeps the lookup on recent parts.
 const LOOKUP_SQL: &str = include_str!("../sql/latency_lookup.sql");
@@ -641,7 +640,6 @@ fn lookup_sql(db: &str, pending: &[Sample]) -> anyhow::Result<String> {
     }
     Ok(parts.join("\nUNION ALL\n"))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -90,7 +90,11 @@ async fn audit_finds_duplicates_and_losses() {
     std::fs::write(&ledger_file, claims_more).unwrap();
     let out = pipeline(&env, &["audit", "--ledger", ledger_arg]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).contains("LOST BY THE BROKER 5"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("LOST BY THE BROKER 5"),
+        "{}",
+        stdout(&out)
+    );
     // And a file that is not a ledger is a clear error (exit 2, as every error).
     std::fs::write(&ledger_file, "topic events\n").unwrap();
     let out = pipeline(&env, &["audit", "--ledger", ledger_arg]);

@@ -64,7 +64,10 @@ impl Services {
         assert!(ok.success(), "kill -9 {pid}");
         let start = Instant::now();
         while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(start.elapsed() < Duration::from_secs(10), "{pid} survived kill -9");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{pid} survived kill -9"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -138,10 +141,16 @@ impl Up {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("pipeline up exited: {status} (log: {log} in the temp dir)");
             }
-            if reqwest::get(format!("http://{listen}/favicon.ico")).await.is_ok() {
+            if reqwest::get(format!("http://{listen}/favicon.ico"))
+                .await
+                .is_ok()
+            {
                 return Up { child, port };
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "pipeline up did not answer");
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "pipeline up did not answer"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -232,14 +241,18 @@ async fn scenario(services: &Services, fault: Fault, what: &str) {
         None
     } else {
         assert!(status.success(), "{what}: the generator failed: {status}");
-        let log = std::fs::read_to_string(std::env::temp_dir().join(format!("{what}-generate.log"))).unwrap();
+        let log =
+            std::fs::read_to_string(std::env::temp_dir().join(format!("{what}-generate.log")))
+                .unwrap();
         let summary: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
         let events = |i: usize| summary["topics"][i]["events"].as_u64().unwrap();
         assert_eq!(summary["topics"][0]["failed"], 0, "{what}: {summary}");
         Some((events(0), events(1)))
     };
     let audit = tokio::task::spawn_blocking({
-        let names = Names { args: names.args.clone() };
+        let names = Names {
+            args: names.args.clone(),
+        };
         move || settled_audit(&names)
     })
     .await
@@ -247,18 +260,29 @@ async fn scenario(services: &Services, fault: Fault, what: &str) {
     let topic = |i: usize| &audit["topics"][i];
     let (sales, moves) = (topic(0), topic(1));
     assert_eq!(sales["dead_lettered"], 0, "{what}: {audit}");
-    assert!(sales["produced"].as_u64().unwrap() > 2_000, "{what}: flowed: {audit}");
+    assert!(
+        sales["produced"].as_u64().unwrap() > 2_000,
+        "{what}: flowed: {audit}"
+    );
     // Every produced event counted once on the dashboard.
     let want_orders = sales["produced"].as_u64().unwrap();
     let want_moves = moves["produced"].as_u64().unwrap();
     if let Some(acked) = acknowledged {
-        assert_eq!(acked, (want_orders, want_moves), "{what}: the broker holds each acknowledged event once");
+        assert_eq!(
+            acked,
+            (want_orders, want_moves),
+            "{what}: the broker holds each acknowledged event once"
+        );
     }
     let start = Instant::now();
     loop {
         let ov = up.json("/api/overview?range=24h").await;
         let health = up.json("/api/health").await;
-        let orders: u64 = ov["kpis"]["orders"]["value"].to_string().trim_matches('"').parse().unwrap();
+        let orders: u64 = ov["kpis"]["orders"]["value"]
+            .to_string()
+            .trim_matches('"')
+            .parse()
+            .unwrap();
         let rows: Vec<u64> = health["topics"]
             .as_array()
             .unwrap()

@@ -54,7 +54,8 @@ async fn landed(env: &TestEnv) -> Option<Landed> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_kafka_table_stopped_by_a_message_it_cannot_read_is_rescued_and_every_message_accounted_for() {
+async fn a_kafka_table_stopped_by_a_message_it_cannot_read_is_rescued_and_every_message_accounted_for(
+) {
     let env = TestEnv::new("rescue").await;
     pipeline_ok(&env, &["schema", "apply", "--kafka-max-block-size", "1000"]);
     let db = &env.database;
@@ -101,7 +102,10 @@ async fn a_kafka_table_stopped_by_a_message_it_cannot_read_is_rescued_and_every_
     };
     assert_eq!(got, Landed { rows: 40, dead: 1 });
     if !stream_mode {
-        assert!(rescued > 0, "18.16 stalls on a lone CR, so the rescue must have run");
+        assert!(
+            rescued > 0,
+            "18.16 stalls on a lone CR, so the rescue must have run"
+        );
     }
     #[derive(Deserialize)]
     struct Dead {
@@ -328,7 +332,11 @@ async fn every_bad_message_becomes_one_dead_letter_and_every_good_one_lands() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    assert_eq!((landed, dead), (events, bad), "one dead letter per bad message");
+    assert_eq!(
+        (landed, dead),
+        (events, bad),
+        "one dead letter per bad message"
+    );
     let letters: DeadLetters = env
         .clickhouse
         .query_one(&format!(
@@ -341,7 +349,10 @@ async fn every_bad_message_becomes_one_dead_letter_and_every_good_one_lands() {
         .await
         .unwrap();
     assert_eq!(letters.letters, bad, "{letters:?}");
-    assert_eq!(letters.placed, bad, "each with its partition and offset: {letters:?}");
+    assert_eq!(
+        letters.placed, bad,
+        "each with its partition and offset: {letters:?}"
+    );
     assert_eq!(letters.distinct_places, bad, "{letters:?}");
     assert_eq!(letters.unexplained, 0, "{letters:?}");
     let audit = common::pipeline(&env, &["audit", "--json"]);

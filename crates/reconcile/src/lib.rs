@@ -28,10 +28,19 @@ pub struct Source {
 
 impl Source {
     /// The schema's two sources; `group_for` names the engine's group of a topic.
-    pub fn both(sales_topic: &str, warehouse_topic: &str, group_for: impl Fn(&str) -> String) -> Vec<Source> {
+    pub fn both(
+        sales_topic: &str,
+        warehouse_topic: &str,
+        group_for: impl Fn(&str) -> String,
+    ) -> Vec<Source> {
         [
             ("sales_kafka", "sales", "sales_replay", sales_topic),
-            ("warehouse_kafka", "stock_movements", "warehouse_replay", warehouse_topic),
+            (
+                "warehouse_kafka",
+                "stock_movements",
+                "warehouse_replay",
+                warehouse_topic,
+            ),
         ]
         .into_iter()
         .map(|(kafka_table, target_table, replay_table, topic)| Source {

@@ -39,7 +39,12 @@ pub(crate) async fn offsets(
 const BATCH: usize = 20_000;
 
 /// Inserts `messages` of `source.topic` into its replay table.
-pub(crate) async fn insert(client: &Client, db: &str, source: &Source, messages: &[Raw]) -> Result<()> {
+pub(crate) async fn insert(
+    client: &Client,
+    db: &str,
+    source: &Source,
+    messages: &[Raw],
+) -> Result<()> {
     let insert = format!(
         "INSERT INTO {db}.{} (raw, message_topic, message_partition, message_offset, message_timestamp_ms) FORMAT TabSeparated",
         source.replay_table
@@ -73,7 +78,11 @@ pub(crate) struct Raw {
 }
 
 /// Every message of `topic` in [from, to) per partition, read without a group.
-pub(crate) fn read_ranges(kafka: &KafkaSettings, topic: &str, ranges: &[(i32, i64, i64)]) -> Result<Vec<Raw>> {
+pub(crate) fn read_ranges(
+    kafka: &KafkaSettings,
+    topic: &str,
+    ranges: &[(i32, i64, i64)],
+) -> Result<Vec<Raw>> {
     if ranges.is_empty() {
         return Ok(Vec::new());
     }

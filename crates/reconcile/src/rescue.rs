@@ -168,9 +168,10 @@ impl Rescue {
         let kafka = self.kafka.clone();
         let topic = source.topic.clone();
         let todo2 = todo.clone();
-        let messages = tokio::task::spawn_blocking(move || replay::read_ranges(&kafka, &topic, &todo2))
-            .await
-            .map_err(|e| Error::Other(e.to_string()))??;
+        let messages =
+            tokio::task::spawn_blocking(move || replay::read_ranges(&kafka, &topic, &todo2))
+                .await
+                .map_err(|e| Error::Other(e.to_string()))??;
         replay::insert(&self.client, &self.db, source, &messages).await?;
         let commits: Vec<(i32, i64)> = todo.iter().map(|(p, _, high)| (*p, *high)).collect();
         if !commits.is_empty() {
@@ -200,4 +201,3 @@ impl Rescue {
         }
     }
 }
-

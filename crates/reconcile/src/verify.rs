@@ -173,11 +173,20 @@ impl Verify {
 
     /// The event ids of `messages` that the target table holds.
     async fn events_found(&self, source: &Source, messages: &[Raw]) -> Result<HashSet<String>> {
-        let probes: Vec<(String, String)> = messages.iter().filter_map(|m| probe(&m.payload)).collect();
+        let probes: Vec<(String, String)> =
+            messages.iter().filter_map(|m| probe(&m.payload)).collect();
         let mut found = HashSet::new();
         for chunk in probes.chunks(IDS_PER_QUERY) {
-            let from = chunk.iter().map(|(_, t)| t).min().expect("chunk is not empty");
-            let to = chunk.iter().map(|(_, t)| t).max().expect("chunk is not empty");
+            let from = chunk
+                .iter()
+                .map(|(_, t)| t)
+                .min()
+                .expect("chunk is not empty");
+            let to = chunk
+                .iter()
+                .map(|(_, t)| t)
+                .max()
+                .expect("chunk is not empty");
             let ids: Vec<String> = chunk.iter().map(|(id, _)| quote(id)).collect();
             let q = sql(
                 "events_found.sql",
@@ -194,12 +203,24 @@ impl Verify {
             struct Row {
                 event_id: String,
             }
-            found.extend(self.client.query::<Row>(&q).await?.into_iter().map(|r| r.event_id));
+            found.extend(
+                self.client
+                    .query::<Row>(&q)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.event_id),
+            );
         }
         Ok(found)
     }
 
-    async fn dead_lettered(&self, source: &Source, partition: i32, from: i64, to: i64) -> Result<Vec<(i32, i64)>> {
+    async fn dead_lettered(
+        &self,
+        source: &Source,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i32, i64)>> {
         #[derive(Deserialize)]
         struct Row {
             offset: i64,
@@ -215,13 +236,23 @@ impl Verify {
                 ("to_offset", to.to_string()),
             ],
         )?;
-        Ok(self.client.query::<Row>(&q).await?.into_iter().map(|r| (partition, r.offset)).collect())
+        Ok(self
+            .client
+            .query::<Row>(&q)
+            .await?
+            .into_iter()
+            .map(|r| (partition, r.offset))
+            .collect())
     }
 
     /// Passes every `period` until `stop` is set; errors are logged and retried. What was
     /// replayed is logged at most every 30 s (on 18.16 under steady load, a message or two
     /// every second is normal: see the module's note).
-    pub async fn run(mut self, period: std::time::Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    pub async fn run(
+        mut self,
+        period: std::time::Duration,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut since = std::time::Instant::now();
         let mut replayed = 0;
@@ -257,7 +288,12 @@ pub async fn verified_offsets(client: &Client, db: &str, topic: &str) -> Result<
         db,
         &[("prefix", quote(&format!("verified:{topic}:")))],
     )?;
-    Ok(client.query::<Row>(&q).await?.into_iter().map(|r| (r.partition, r.verified)).collect())
+    Ok(client
+        .query::<Row>(&q)
+        .await?
+        .into_iter()
+        .map(|r| (r.partition, r.verified))
+        .collect())
 }
 
 /// Where a partition's verified offset is kept in `reconcile_state`.
@@ -290,8 +326,14 @@ mod tests {
             probe(br#"{"event_id":"e1","event_time":"2026-11-25T10:00:00","x":1}"#),
             Some(("e1".into(), "2026-11-25 10:00:00".into()))
         );
-        assert_eq!(probe(br#"{"event_id":"e1","event_time":"yesterday"}"#), None);
-        assert_eq!(probe(br#"{"event_id":"","event_time":"2026-11-25 10:00:00"}"#), None);
+        assert_eq!(
+            probe(br#"{"event_id":"e1","event_time":"yesterday"}"#),
+            None
+        );
+        assert_eq!(
+            probe(br#"{"event_id":"","event_time":"2026-11-25 10:00:00"}"#),
+            None
+        );
         assert_eq!(probe(b"{\"event_id\":\"cr\"\x7f\r oops"), None);
     }
 }

@@ -163,7 +163,10 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
                 .execute(&format!("DROP TABLE IF EXISTS {db}.{}", o.name))
                 .await?;
             existing.remove(o.name);
-            tracing::info!(object = o.name, "ingest object not used on this server dropped");
+            tracing::info!(
+                object = o.name,
+                "ingest object not used on this server dropped"
+            );
         }
     }
     let recorded = recorded_ingest(client, db).await?;

@@ -224,7 +224,11 @@ const fn rollup(name: &'static str, input: Input, source: &'static str) -> Inges
 /// with their offsets (the error stream mode). Elsewhere the verifier replays every message
 /// that landed nowhere through the replay table's views, offset and raw bytes exact
 /// (crates/reconcile/src/verify.rs), so a view here would dead-letter it twice.
-const fn stream_dead_letters(name: &'static str, input: Input, source: &'static str) -> IngestObject {
+const fn stream_dead_letters(
+    name: &'static str,
+    input: Input,
+    source: &'static str,
+) -> IngestObject {
     let mut v = view(name, input, source);
     v.only_if = Some(("kafka_error_stream", true));
     v

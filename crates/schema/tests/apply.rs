@@ -64,12 +64,19 @@ async fn applying_twice_changes_nothing() {
     // is dropped, so it cannot write beside its replacement.
     if let Some(unused) = schema::INGEST.iter().find(|o| !rendered.contains(&o.name)) {
         env.root()
-            .execute(&format!("CREATE TABLE {}.{} (x UInt8) ENGINE = Null", env.database, unused.name))
+            .execute(&format!(
+                "CREATE TABLE {}.{} (x UInt8) ENGINE = Null",
+                env.database, unused.name
+            ))
             .await
             .unwrap();
         apply(&env.clickhouse, &cfg).await.unwrap();
         let left: Vec<T> = env.root().query(&q).await.unwrap();
-        assert!(left.iter().all(|t| t.name != unused.name), "{} was not dropped", unused.name);
+        assert!(
+            left.iter().all(|t| t.name != unused.name),
+            "{} was not dropped",
+            unused.name
+        );
     }
     env.drop_database().await;
 }

@@ -41,22 +41,42 @@ pub struct AuditArgs {
 }
 
 /// Messages the generator's ledgers say the broker acknowledged, per topic.
-fn read_ledgers(files: &[std::path::PathBuf]) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+fn read_ledgers(
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
     let mut acked = std::collections::BTreeMap::new();
     for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading the ledger {}", f.display()))?;
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the ledger {}", f.display()))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let summary: serde_json::Value = serde_json::from_str(line).with_context(|| {
-                format!("{} line {}: not a `pipeline generate --json` summary", f.display(), i + 1)
+                format!(
+                    "{} line {}: not a `pipeline generate --json` summary",
+                    f.display(),
+                    i + 1
+                )
             })?;
             let topics = summary["topics"].as_array().with_context(|| {
-                format!("{} line {}: no \"topics\" list (a `pipeline generate --json` summary has one)", f.display(), i + 1)
+                format!(
+                    "{} line {}: no \"topics\" list (a `pipeline generate --json` summary has one)",
+                    f.display(),
+                    i + 1
+                )
             })?;
             for t in topics {
                 let (Some(name), Some(events)) = (t["topic"].as_str(), t["events"].as_u64()) else {
-                    anyhow::bail!("{} line {}: a topic without \"topic\" or \"events\"", f.display(), i + 1);
+                    anyhow::bail!(
+                        "{} line {}: a topic without \"topic\" or \"events\"",
+                        f.display(),
+                        i + 1
+                    );
                 };
-                *acked.entry(name.to_string()).or_insert(0) += events + t["bad"].as_u64().unwrap_or(0);
+                *acked.entry(name.to_string()).or_insert(0) +=
+                    events + t["bad"].as_u64().unwrap_or(0);
             }
         }
     }

@@ -227,7 +227,9 @@ impl Guards {
     pub async fn start(env: &TestEnv) -> Guards {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let version = env.clickhouse.version().await.expect("server version");
-        let stream_mode = schema::Features::for_version(version).expect("supported").kafka_error_stream;
+        let stream_mode = schema::Features::for_version(version)
+            .expect("supported")
+            .kafka_error_stream;
         if !stream_mode {
             let db = env.database.clone();
             let sources = reconcile::Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
@@ -295,4 +297,3 @@ pub fn read_all(env: &TestEnv, topic: &str) -> Vec<Vec<u8>> {
     }
     out
 }
-
