@@ -228,23 +228,20 @@ async fn events_delivered_twice_are_counted_once() {
     // group here would need a DETACH, and 18.16 destroying a consumer has aborted the
     // server: see ARCHITECTURE.md.)
     let messages = tokio::task::block_in_place(|| common::read_all(&env, &env.sales_topic));
-    let mut body = Vec::new();
-    for (offset, m) in messages.iter().enumerate() {
-        for &b in m {
-            match b {
-                b'\\' => body.extend_from_slice(b"\\\\"),
-                b'\t' => body.extend_from_slice(b"\\t"),
-                b'\n' => body.extend_from_slice(b"\\n"),
-                _ => body.push(b),
-            }
-        }
-        body.extend_from_slice(format!("\t{}\t-1\t{offset}\t0\n", env.sales_topic).as_bytes());
-    }
-    env.clickhouse
-        .insert(
-            &format!("INSERT INTO {db}.sales_replay (raw, message_topic, message_partition, message_offset, message_timestamp_ms) FORMAT TabSeparated"),
-            body,
-        )
+    let copies: Vec<reconcile::replay::Raw> = messages
+        .into_iter()
+        .enumerate()
+        .map(|(offset, payload)| reconcile::replay::Raw {
+            partition: -1,
+            offset: offset as i64,
+            timestamp_ms: 0,
+            payload,
+        })
+        .collect();
+    let sales = &Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
+        format!("clickhouse_{db}_{t}")
+    })[0];
+    reconcile::replay::insert(&env.clickhouse, db, sales, &copies)
         .await
         .unwrap();
     let doubled = figures(&env).await;

@@ -11,7 +11,7 @@
 //!   with what the tables hold and replays whatever is missing.
 
 pub mod duplicates;
-mod replay;
+pub mod replay;
 pub mod rescue;
 pub mod verify;
 

@@ -39,12 +39,7 @@ pub(crate) async fn offsets(
 const BATCH: usize = 20_000;
 
 /// Inserts `messages` of `source.topic` into its replay table.
-pub(crate) async fn insert(
-    client: &Client,
-    db: &str,
-    source: &Source,
-    messages: &[Raw],
-) -> Result<()> {
+pub async fn insert(client: &Client, db: &str, source: &Source, messages: &[Raw]) -> Result<()> {
     let insert = format!(
         "INSERT INTO {db}.{} (raw, message_topic, message_partition, message_offset, message_timestamp_ms) FORMAT TabSeparated",
         source.replay_table
@@ -69,8 +64,9 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// One message as read from the broker.
 #[derive(Clone)]
-pub(crate) struct Raw {
+pub struct Raw {
     pub partition: i32,
     pub offset: i64,
     pub timestamp_ms: i64,

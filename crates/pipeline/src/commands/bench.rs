@@ -261,17 +261,22 @@ async fn ceiling(args: &BenchArgs, run_id: &str) -> anyhow::Result<bench::PhaseR
     report
 }
 
+/// What the bench's databases are named after: the configured database, so a test's own
+/// names keep its bench apart from others ("bench" for the default database).
+fn bench_prefix(config: &Config) -> String {
+    if config.database == "default" {
+        "bench".to_string()
+    } else {
+        config.database.clone()
+    }
+}
+
 async fn ingest(
     config: &Config,
     args: &BenchArgs,
     run_id: &str,
 ) -> anyhow::Result<bench::PhaseReport> {
-    // Named after the configured database and topics, so a test's own names keep it apart.
-    let prefix = if config.database == "default" {
-        "bench".to_string()
-    } else {
-        config.database.clone()
-    };
+    let prefix = bench_prefix(config);
     let opts = bench::ingest::IngestOptions {
         kafka: config.kafka(),
         clickhouse: config.clickhouse().with_database("system"),
@@ -294,11 +299,7 @@ async fn latency(
     args: &BenchArgs,
     run_id: &str,
 ) -> anyhow::Result<bench::PhaseReport> {
-    let prefix = if config.database == "default" {
-        "bench".to_string()
-    } else {
-        config.database.clone()
-    };
+    let prefix = bench_prefix(config);
     // The block size `pipeline up` gives its own generator's rate.
     let rates = args
         .latency_rates
@@ -371,11 +372,7 @@ async fn api(
     args: &BenchArgs,
     run_id: &str,
 ) -> anyhow::Result<bench::PhaseReport> {
-    let prefix = if config.database == "default" {
-        "bench".to_string()
-    } else {
-        config.database.clone()
-    };
+    let prefix = bench_prefix(config);
     // The server follows the api topics; their own names keep them apart from the others'.
     let mut serve_config = config.clone();
     serve_config.sales_topic = format!("{}_bench_{run_id}_api", config.sales_topic);
