@@ -6,6 +6,9 @@
 //! - [`rescue`]: on servers without the error stream mode (18.16), a message even the raw
 //!   reader cannot take stops its Kafka table for good; the rescue moves the stuck messages
 //!   through the same parsing views by another door and lets the table go on.
+//! - [`rollups`]: a block's fan-out cut short (the server killed between two views) leaves
+//!   it in some targets and not others, and it is then delivered to all of them again; the
+//!   rollups are checked against the raw tables and a difference is written as a correction.
 //! - [`verify`]: on the same servers, the engine can skip a message (one its reader cannot
 //!   take) or commit one it never wrote; the verifier compares what the group committed
 //!   with what the tables hold and replays whatever is missing.
@@ -13,6 +16,7 @@
 pub mod duplicates;
 pub mod replay;
 pub mod rescue;
+pub mod rollups;
 pub mod verify;
 
 /// One topic as ClickHouse consumes it: its Kafka table, the table its events land in, the

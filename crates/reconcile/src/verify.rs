@@ -159,8 +159,8 @@ impl Verify {
             .map(|(p, o)| format!("({}, {o}, now())", quote(&state_key(topic, *p))))
             .collect();
         let q = sql(
-            "save_verified_offsets.sql",
-            include_str!("../sql/save_verified_offsets.sql"),
+            "save_state.sql",
+            include_str!("../sql/save_state.sql"),
             &self.db,
             &[("rows", rows.join(", "))],
         )?;

@@ -139,6 +139,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "dead_letters_and_exact_rollups",
         source: include_str!("../sql/migrations/0004_dead_letters_and_exact_rollups.sql"),
     },
+    Migration {
+        version: 5,
+        name: "rollup_corrections",
+        source: include_str!("../sql/migrations/0005_rollup_corrections.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +264,8 @@ const WAREHOUSE_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/warehouse_dea
 
 /// In creation order: Kafka and replay tables, the rollup views, the dead-letter views,
 /// then the views into the target tables, so that where views cascade every rollup exists
-/// before rows reach its source; last the ledger views that subtract duplicates.
+/// before rows reach its source; last the ledger views that subtract duplicates and the
+/// views that add the rollup check's corrections.
 pub const INGEST: &[IngestObject] = &[
     table(
         "sales_kafka",
@@ -349,6 +355,21 @@ pub const INGEST: &[IngestObject] = &[
         "stock_duplicates_levels_mv",
         "stock_movements_duplicates",
         include_str!("../sql/ingest/stock_duplicates_levels_mv.sql"),
+    ),
+    ledger_view(
+        "sales_corrections_mv",
+        "sales_by_minute_corrections",
+        include_str!("../sql/ingest/sales_corrections_mv.sql"),
+    ),
+    ledger_view(
+        "stock_corrections_by_minute_mv",
+        "stock_by_minute_corrections",
+        include_str!("../sql/ingest/stock_corrections_by_minute_mv.sql"),
+    ),
+    ledger_view(
+        "stock_corrections_levels_mv",
+        "stock_levels_corrections",
+        include_str!("../sql/ingest/stock_corrections_levels_mv.sql"),
     ),
 ];
 

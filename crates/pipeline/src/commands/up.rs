@@ -124,13 +124,15 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// What keeps consumption whole beside the Kafka engine (crates/reconcile): the duplicate
-/// check everywhere; where the server has no error stream mode, the verifier (every
+/// check and the rollup check everywhere; where the server has no error stream mode, the verifier (every
 /// committed message is in a table or replayed) and the rescue of stalled Kafka tables.
 /// All stop with the dashboard.
 fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<AtomicBool>) {
     let period = std::time::Duration::from_secs(1);
     let duplicates = reconcile::duplicates::Duplicates::new(config.clickhouse(), &config.database);
     tokio::spawn(duplicates.run(period, stop.clone()));
+    let rollups = reconcile::rollups::Rollups::new(config.clickhouse(), &config.database);
+    tokio::spawn(rollups.run(period, stop.clone()));
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
     if !stream_mode {
         let schema = config.schema();

@@ -1,0 +1,489 @@
+//! Keeps the rollups equal to the raw tables when a Kafka block's fan-out was cut short.
+//!
+//! A block from a Kafka table reaches its targets as one insert per view, not as one
+//! transaction. A server killed between two of them leaves the block in some targets (say
+//! `sales_by_minute`) and not in others (`sales`); the engine never committed it, so it
+//! delivers it again to all of them, and the rollup counts it twice. The duplicate ledger
+//! cannot see that: the raw table holds the block once.
+//!
+//! So, every pass:
+//! - **minutes touched**: the parts written since the last pass to a raw table or to its
+//!   minute rollup give the minutes their rows fall in;
+//! - **settle**: a minute is checked once nothing new has touched it for [`SETTLE`] (a
+//!   block's fan-out takes milliseconds; a block still on its way would look like drift);
+//! - **check**: per rollup key of those minutes, one copy of each event in the raw table
+//!   against the rollup's sums (`sql/correct_*_by_minute.sql`); a difference is written to
+//!   `*_corrections`, whose view adds it to the rollup in the same INSERT. Nothing is
+//!   written where they agree; a correction is itself a new rollup part, so its minute is
+//!   checked once more and found equal.
+//! - **stock_levels** has no time column: every [`LEVELS_PERIOD`] it is compared with
+//!   `stock_by_minute`'s all-time sums, and a difference is corrected only if a second
+//!   look [`LEVELS_CONFIRM`] later finds exactly the same one (a block in flight between
+//!   the two tables shows for a moment and then goes).
+//!
+//! The watermark (block numbers of parts whose minutes are all checked) is kept in
+//! `reconcile_state` under `rollups:{table}`, so a restart goes on where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clickhouse_http::{quote, Client};
+use serde::Deserialize;
+
+use crate::{sql, Result};
+
+/// How long a minute must be left alone before it is checked.
+pub const SETTLE: Duration = Duration::from_secs(3);
+/// How often stock_levels is compared with stock_by_minute.
+pub const LEVELS_PERIOD: Duration = Duration::from_secs(30);
+/// How long a stock_levels difference must stay the same before it is corrected.
+pub const LEVELS_CONFIRM: Duration = Duration::from_secs(5);
+/// Minutes per check query (each reads those minutes of the raw table).
+const MINUTES_PER_CHECK: usize = 60;
+/// Check queries per pass, so a long catch-up (first start on old data) is spread out.
+const CHECKS_PER_PASS: usize = 10;
+
+/// A raw table and its minute rollup, checked together.
+struct Family {
+    rollup: &'static str,
+    corrections: &'static str,
+    correct: &'static str,
+    watched: [Watched; 2],
+    /// Minute (unix seconds) → when a part last touched it.
+    pending: BTreeMap<u32, Instant>,
+}
+
+/// One table whose new parts mark minutes for checking.
+struct Watched {
+    table: &'static str,
+    /// The minute of a row, in this table's columns.
+    minute_of_row: &'static str,
+    /// Highest block number looked at; `None` until read from `reconcile_state`.
+    scanned: Option<i64>,
+    /// Watermark last saved.
+    saved: i64,
+    /// Single-block parts already looked at (name → block), for the slack below `scanned`.
+    seen: HashMap<String, i64>,
+    /// Lowest block of each scan → its minutes not yet checked.
+    outstanding: BTreeMap<i64, BTreeSet<u32>>,
+}
+
+impl Watched {
+    fn new(table: &'static str, minute_of_row: &'static str) -> Self {
+        Watched {
+            table,
+            minute_of_row,
+            scanned: None,
+            saved: 0,
+            seen: HashMap::new(),
+            outstanding: BTreeMap::new(),
+        }
+    }
+
+    /// Below this block every part's minutes have been checked.
+    fn safe(&self) -> i64 {
+        let scanned = self.scanned.unwrap_or(0);
+        self.outstanding
+            .iter()
+            .find(|(_, m)| !m.is_empty())
+            .map_or(scanned, |(b, _)| (b - 1).min(scanned))
+            .max(self.saved)
+    }
+
+    fn state_key(&self) -> String {
+        format!("rollups:{}", self.table)
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// Minutes compared with the raw tables.
+    pub minutes_checked: u64,
+    /// Correction rows written (rollup keys that differed), stock_levels included.
+    pub corrected: u64,
+    /// Minutes touched and not yet settled.
+    pub minutes_pending: u64,
+}
+
+type LevelsKey = (String, u32, String);
+type LevelsDrift = BTreeMap<LevelsKey, (i64, i64, i64)>;
+
+pub struct Rollups {
+    client: Client,
+    db: String,
+    families: [Family; 2],
+    levels_checked: Option<Instant>,
+    levels_candidate: Option<(Instant, LevelsDrift)>,
+}
+
+impl Rollups {
+    /// `client` may write (corrections and `reconcile_state`).
+    pub fn new(client: Client, db: &str) -> Self {
+        Rollups {
+            client: client.with_database(db),
+            db: db.to_string(),
+            families: [
+                Family {
+                    rollup: "sales_by_minute",
+                    corrections: "sales_by_minute_corrections",
+                    correct: include_str!("../sql/correct_sales_by_minute.sql"),
+                    watched: [
+                        Watched::new("sales", "toStartOfMinute(event_time)"),
+                        Watched::new("sales_by_minute", "minute"),
+                    ],
+                    pending: BTreeMap::new(),
+                },
+                Family {
+                    rollup: "stock_by_minute",
+                    corrections: "stock_by_minute_corrections",
+                    correct: include_str!("../sql/correct_stock_by_minute.sql"),
+                    watched: [
+                        Watched::new("stock_movements", "toStartOfMinute(event_time)"),
+                        Watched::new("stock_by_minute", "minute"),
+                    ],
+                    pending: BTreeMap::new(),
+                },
+            ],
+            levels_checked: None,
+            levels_candidate: None,
+        }
+    }
+
+    /// One pass: note the minutes new parts touched, check the settled ones, look at
+    /// stock_levels when due. Safe to repeat.
+    pub async fn pass(&mut self) -> Result<Pass> {
+        let mut pass = Pass::default();
+        for i in 0..self.families.len() {
+            for w in 0..2 {
+                self.scan(i, w).await?;
+            }
+            let (checked, corrected) = self.check(i).await?;
+            pass.minutes_checked += checked;
+            pass.corrected += corrected;
+            pass.minutes_pending += self.families[i].pending.len() as u64;
+        }
+        self.save().await?;
+        pass.corrected += self.check_levels().await?;
+        Ok(pass)
+    }
+
+    /// Marks the minutes of `families[f].watched[w]`'s new parts as touched now.
+    async fn scan(&mut self, f: usize, w: usize) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Part {
+            name: String,
+            min_block: i64,
+            max_block: i64,
+            level: u32,
+        }
+        #[derive(Deserialize)]
+        struct Minute {
+            minute: u32,
+        }
+        #[derive(Deserialize)]
+        struct Mark {
+            max_block: i64,
+        }
+        let db = self.db.clone();
+        let watched = &self.families[f].watched[w];
+        let table_name = quote(watched.table);
+        let scanned = match watched.scanned {
+            Some(s) => s,
+            None => {
+                let mark = self
+                    .client
+                    .query::<Mark>(&sql(
+                        "watermark.sql",
+                        include_str!("../sql/watermark.sql"),
+                        &db,
+                        &[("table_name", quote(&watched.state_key()))],
+                    )?)
+                    .await?
+                    .first()
+                    .map_or(0, |m| m.max_block);
+                let watched = &mut self.families[f].watched[w];
+                watched.scanned = Some(mark);
+                watched.saved = mark;
+                mark
+            }
+        };
+        let watched = &self.families[f].watched[w];
+        let parts: Vec<Part> = self
+            .client
+            .query(&sql(
+                "rollup_parts.sql",
+                include_str!("../sql/rollup_parts.sql"),
+                &db,
+                &[
+                    ("table_name", table_name),
+                    ("watermark", scanned.to_string()),
+                ],
+            )?)
+            .await?;
+        // A merged part above the watermark holds a block not looked at yet; a single-block
+        // part in the slack below it is looked at once.
+        let new: Vec<&Part> = parts
+            .iter()
+            .filter(|p| {
+                if p.level == 0 {
+                    !watched.seen.contains_key(&p.name)
+                } else {
+                    p.max_block > scanned
+                }
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let list = new
+            .iter()
+            .map(|p| quote(&p.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let minutes: Vec<Minute> = self
+            .client
+            .query(&sql(
+                "part_minutes.sql",
+                include_str!("../sql/part_minutes.sql"),
+                &db,
+                &[
+                    ("table", watched.table.to_string()),
+                    ("minute_of_row", watched.minute_of_row.to_string()),
+                    ("parts", list),
+                ],
+            )?)
+            .await?;
+        let now = Instant::now();
+        let lowest = new.iter().map(|p| p.min_block).min().unwrap_or(scanned);
+        let highest = new.iter().map(|p| p.max_block).max().unwrap_or(scanned);
+        let family = &mut self.families[f];
+        for m in &minutes {
+            family.pending.insert(m.minute, now);
+        }
+        let watched = &mut family.watched[w];
+        watched
+            .outstanding
+            .entry(lowest)
+            .or_default()
+            .extend(minutes.iter().map(|m| m.minute));
+        for p in &new {
+            if p.level == 0 {
+                watched.seen.insert(p.name.clone(), p.max_block);
+            }
+        }
+        let top = watched.scanned.unwrap_or(0).max(highest);
+        watched.scanned = Some(top);
+        watched.seen.retain(|_, b| *b > top - 64);
+        Ok(())
+    }
+
+    /// Checks the family's settled minutes: (minutes checked, corrections written).
+    async fn check(&mut self, f: usize) -> Result<(u64, u64)> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let now = Instant::now();
+        let family = &self.families[f];
+        let ready: Vec<(u32, Instant)> = family
+            .pending
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) >= SETTLE)
+            .map(|(m, t)| (*m, *t))
+            .collect();
+        if ready.is_empty() {
+            return Ok((0, 0));
+        }
+        let count = format!(
+            "SELECT toUInt64(count()) AS n FROM {}.{}",
+            self.db, family.corrections
+        );
+        let before: Count = self.client.query_one(&count).await?;
+        let mut checked = Vec::new();
+        for chunk in ready.chunks(MINUTES_PER_CHECK).take(CHECKS_PER_PASS) {
+            let lo = chunk[0].0;
+            let hi = chunk[chunk.len() - 1].0 + 60;
+            let minutes = chunk
+                .iter()
+                .map(|(m, _)| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.client
+                .execute(&sql(
+                    "correct_by_minute.sql",
+                    family.correct,
+                    &self.db,
+                    &[
+                        ("lo", lo.to_string()),
+                        ("hi", hi.to_string()),
+                        ("minutes", minutes),
+                    ],
+                )?)
+                .await?;
+            checked.extend_from_slice(chunk);
+        }
+        let after: Count = self.client.query_one(&count).await?;
+        let corrected = after.n.saturating_sub(before.n);
+        if corrected > 0 {
+            tracing::warn!(
+                rollup = family.rollup,
+                keys = corrected,
+                minutes = checked.len(),
+                "rollup differed from its raw table (a fan-out cut short); corrected"
+            );
+        }
+        let family = &mut self.families[f];
+        for (m, seen_at) in &checked {
+            // Touched again while being checked: it waits for the next settle.
+            if family.pending.get(m) == Some(seen_at) {
+                family.pending.remove(m);
+            }
+        }
+        for watched in &mut family.watched {
+            for minutes in watched.outstanding.values_mut() {
+                minutes.retain(|m| !family.pending.contains_key(m));
+            }
+            watched.outstanding.retain(|_, m| !m.is_empty());
+        }
+        Ok((checked.len() as u64, corrected))
+    }
+
+    /// Saves the watermarks that moved, in one insert.
+    async fn save(&mut self) -> Result<()> {
+        let mut rows = Vec::new();
+        for family in &mut self.families {
+            for watched in &mut family.watched {
+                let safe = watched.safe();
+                if safe > watched.saved {
+                    rows.push(format!("({}, {safe}, now())", quote(&watched.state_key())));
+                    watched.saved = safe;
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .execute(&sql(
+                "save_state.sql",
+                include_str!("../sql/save_state.sql"),
+                &self.db,
+                &[("rows", rows.join(", "))],
+            )?)
+            .await?;
+        Ok(())
+    }
+
+    /// Compares stock_levels with stock_by_minute when due; corrects a difference that a
+    /// second look finds unchanged. Returns the correction rows written.
+    async fn check_levels(&mut self) -> Result<u64> {
+        let now = Instant::now();
+        match &self.levels_candidate {
+            Some((first_at, _)) if now.duration_since(*first_at) < LEVELS_CONFIRM => return Ok(0),
+            None if self
+                .levels_checked
+                .is_some_and(|t| now.duration_since(t) < LEVELS_PERIOD) =>
+            {
+                return Ok(0)
+            }
+            _ => {}
+        }
+        let drift = self.levels_drift().await?;
+        let Some((_, first)) = self.levels_candidate.take() else {
+            if drift.is_empty() {
+                self.levels_checked = Some(now);
+            } else {
+                self.levels_candidate = Some((now, drift));
+            }
+            return Ok(0);
+        };
+        self.levels_checked = Some(now);
+        let (stayed, changed): (LevelsDrift, LevelsDrift) = drift
+            .into_iter()
+            .partition(|(k, v)| first.get(k) == Some(v));
+        // What changed since the first look (a block in flight, or stock_by_minute corrected
+        // meanwhile) is looked at again after LEVELS_CONFIRM, not after a whole period.
+        if !changed.is_empty() {
+            self.levels_candidate = Some((now, changed));
+        }
+        let stayed: Vec<String> = stayed
+            .iter()
+            .map(|((warehouse, product_id, product_name), (s, r, w))| {
+                format!(
+                    "({}, {product_id}, {}, {s}, {r}, {w})",
+                    quote(warehouse),
+                    quote(product_name)
+                )
+            })
+            .collect();
+        if stayed.is_empty() {
+            return Ok(0);
+        }
+        self.client
+            .execute(&sql(
+                "correct_stock_levels.sql",
+                include_str!("../sql/correct_stock_levels.sql"),
+                &self.db,
+                &[("rows", stayed.join(", "))],
+            )?)
+            .await?;
+        tracing::warn!(
+            keys = stayed.len(),
+            "stock_levels differed from stock_by_minute (a fan-out cut short); corrected"
+        );
+        Ok(stayed.len() as u64)
+    }
+
+    async fn levels_drift(&self) -> Result<LevelsDrift> {
+        #[derive(Deserialize)]
+        struct Row {
+            warehouse: String,
+            product_id: u32,
+            product_name: String,
+            supplied: i64,
+            relocated: i64,
+            written_off: i64,
+        }
+        let rows: Vec<Row> = self
+            .client
+            .query(&sql(
+                "stock_levels_drift.sql",
+                include_str!("../sql/stock_levels_drift.sql"),
+                &self.db,
+                &[],
+            )?)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    (r.warehouse, r.product_id, r.product_name),
+                    (r.supplied, r.relocated, r.written_off),
+                )
+            })
+            .collect())
+    }
+
+    /// Passes every `period` until `stop` is set; errors are logged and retried.
+    pub async fn run(mut self, period: Duration, stop: Arc<AtomicBool>) {
+        let mut failing = false;
+        while !stop.load(Relaxed) {
+            match self.pass().await {
+                Ok(_) if failing => {
+                    tracing::info!("rollup check works again");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "rollup check failed; retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+}
