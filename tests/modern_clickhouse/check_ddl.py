@@ -31,6 +31,9 @@ Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in
              dead_letter row with the raw text;
   8. dedup   a redelivered copy of an event counts twice; a row in the duplicates ledger
              takes exactly that copy out of the rollups again.
+  9. correct a block written to the rollups alone (a fan-out cut short) is taken out again
+             by the rollup check's own SQL (crates/reconcile/sql/correct_*.sql and
+             stock_levels_drift.sql, run as the check runs them); a second run writes nothing.
 
 Edge cases that are reported as WARN without failing the check come last.
 
@@ -812,6 +815,77 @@ def check_duplicates(r, db, landed):
     check_rollups(r, db, landed, "after the ledger (every event once)")
 
 
+RECONCILE_SQL = __import__("pathlib").Path(__file__).resolve().parents[2] / "crates/reconcile/sql"
+
+
+def reconcile_sql(name, db, **values):
+    """One of the rollup check's statements, rendered as crates/reconcile renders it."""
+    text = (RECONCILE_SQL / name).read_text(encoding="utf-8")
+    for k, v in dict(values, db=f"`{db}`").items():
+        text = text.replace("{{" + k + "}}", str(v))
+    if "{{" in text:
+        raise CheckFailed(f"{name}: a placeholder left unrendered")
+    return text
+
+
+def check_corrections(r, db, landed):
+    print("== corrections: a block in the rollups alone is taken out by the rollup check")
+    failures = []
+    sale, _ = SAMPLES["sales_kafka"]["messages"][0]
+    move, _ = SAMPLES["warehouse_kafka"]["messages"][0]
+    cuts = [
+        f"INSERT INTO `{db}`.sales_by_minute SELECT toStartOfMinute(toDateTime({sql_string(sale['event_time'])})), "
+        f"{sql_string(sale['category'])}, {sale['product_id']}, sumState(toInt64(1)), "
+        f"sumState(toInt64({sale['quantity']})), sumState(toDecimal64({sql_string(str(sale['total']))}, 2)), "
+        f"uniqExactState({sql_string(sale['customer_id'])})",
+        f"INSERT INTO `{db}`.stock_by_minute SELECT toStartOfMinute(toDateTime({sql_string(move['event_time'])})), "
+        f"{sql_string(move['warehouse'])}, {move['product_id']}, {sql_string(move['product_name'])}, "
+        f"{sql_string(move['movement_type'])}, sumState(toInt64(1)), sumState(toInt64({move['quantity']}))",
+        f"INSERT INTO `{db}`.stock_levels (warehouse, product_id, product_name, supplied, relocated, written_off) "
+        f"VALUES ({sql_string(move['warehouse'])}, {move['product_id']}, {sql_string(move['product_name'])}, 0, 0, 7)",
+    ]
+    for cut in cuts:
+        ok, out = r.try_run(cut)
+        if not ok:
+            raise CheckFailed(f"cutting a fan-out short failed: {out}")
+
+    def correct():
+        for name, rollup in (("correct_sales_by_minute.sql", "sales_by_minute"),
+                             ("correct_stock_by_minute.sql", "stock_by_minute")):
+            minutes = r.run(f"SELECT toUInt32(minute) FROM `{db}`.{rollup} GROUP BY minute "
+                            f"ORDER BY minute").split()
+            ok, out = r.try_run(reconcile_sql(name, db, lo=minutes[0], hi=int(minutes[-1]) + 60,
+                                              minutes=", ".join(minutes)))
+            if not ok:
+                failures.append(f"{name}: {out}")
+        ok, out = r.try_run(reconcile_sql("stock_levels_drift.sql", db), fmt="JSONCompact")
+        if not ok:
+            failures.append(f"stock_levels_drift.sql: {out}")
+            return
+        rows = json.loads(out)["data"]
+        if rows:
+            values = ", ".join(
+                f"({sql_string(w)}, {p}, {sql_string(n)}, {s}, {rl}, {wo})"
+                for w, p, n, s, rl, wo in rows)
+            ok, out = r.try_run(reconcile_sql("correct_stock_levels.sql", db, rows=values))
+            if not ok:
+                failures.append(f"correct_stock_levels.sql: {out}")
+
+    tables = ("sales_by_minute_corrections", "stock_by_minute_corrections",
+              "stock_levels_corrections")
+    correct()
+    written = {t: count(r, db, t) for t in tables}
+    for t, n in written.items():
+        if n != 1:
+            failures.append(f"{t}: {n} correction rows for one cut key, expected 1")
+    correct()
+    for t in tables:
+        if count(r, db, t) != written[t]:
+            failures.append(f"{t}: a second run wrote {count(r, db, t) - written[t]} more rows")
+    report(failures, "correction")
+    check_rollups(r, db, landed, "after the rollup check (every event once again)")
+
+
 def same(have, want, exact_decimal):
     """Text equality; money compares as exact decimals (so 100.1 equals 100.10, 0.28 != 0.29)."""
     if exact_decimal:
@@ -928,6 +1002,7 @@ def main(argv):
         check_rejects(r, db, landed)
         check_replay(r, db, landed)
         check_duplicates(r, db, landed)
+        check_corrections(r, db, landed)
         check_null_timestamp(r, db, kafka)
         check_largest_total(r, db)
         check_missing_field(r, db)
@@ -937,7 +1012,7 @@ def main(argv):
     print(f"PASSED: {len(statements)} statements parse; Kafka settings valid; "
           f"DDL runs on ClickHouse {r.version}; rows reach the targets exactly; "
           f"{len(REJECTS)} refused messages reach dead_letter only; replayed raw messages "
-          f"match the Kafka path; the duplicates ledgers correct the rollups exactly")
+          f"match the Kafka path; the duplicates ledgers and the rollup check correct the rollups exactly")
     return 0
 
 
