@@ -298,9 +298,35 @@ async fn scenario(services: &Services, fault: Fault, what: &str) {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    drop(up);
+    // The stock rollups too: stock_by_minute counts each movement once, and stock_levels
+    // agrees with the raw table per warehouse and product (its check runs every 30 s).
     let root = clickhouse_http::Client::new(&format!("http://127.0.0.1:{CH_HTTP_PORT}"));
     let db = &names.args[5];
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Stock {
+        events: i64,
+        levels_off: u64,
+    }
+    let stock_query = format!(
+        "SELECT (SELECT sumMerge(events) FROM {db}.stock_by_minute) AS events, \
+                {} AS levels_off",
+        common::stock_levels_off(db)
+    );
+    let start = Instant::now();
+    loop {
+        let stock: Stock = root.query_one(&stock_query).await.unwrap();
+        if stock.events == want_moves as i64 && stock.levels_off == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what}: stock_by_minute counts {} movements (the broker holds {want_moves}); {} stock_levels keys differ from the raw table",
+            stock.events,
+            stock.levels_off
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    drop(up);
     let _ = root.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
 }
 

@@ -389,16 +389,9 @@ async fn rollup_figures(env: &TestEnv, from_raw: bool) -> RollupFigures {
                     toString(sumMerge(revenue)) AS revenue, uniqExactMerge(customers) AS customers, \
                     (SELECT sumMerge(events) FROM {db}.stock_by_minute) AS stock_events, \
                     (SELECT sumMerge(quantity) FROM {db}.stock_by_minute) AS stock_quantity, \
-                    (SELECT toUInt64(count()) FROM ( \
-                        SELECT warehouse, product_id, sum(level) AS off FROM ( \
-                            SELECT warehouse, product_id, sum(supplied) - sum(relocated) - sum(written_off) AS level \
-                            FROM {db}.stock_levels GROUP BY warehouse, product_id \
-                            UNION ALL \
-                            SELECT warehouse, product_id, -sum(multiIf(movement_type = 'supply', toInt64(quantity), \
-                                   movement_type IN ('relocation', 'write_off'), -toInt64(quantity), toInt64(0))) AS level \
-                            FROM (SELECT * FROM {db}.stock_movements LIMIT 1 BY event_id) GROUP BY warehouse, product_id) \
-                        GROUP BY warehouse, product_id HAVING off != 0)) AS levels_off \
-             FROM {db}.sales_by_minute"
+                    {} AS levels_off \
+             FROM {db}.sales_by_minute",
+            common::stock_levels_off(db)
         )
     };
     env.clickhouse.query_one(&q).await.unwrap()

@@ -103,6 +103,10 @@ pub struct StockLevel {
 pub struct TableAudit {
     pub rows: u64,
     pub unique_events: u64,
+    /// Events the table's minute rollup counts; equal to `unique_events` once settled.
+    pub counted: i64,
+    /// Correction rows the rollup check wrote to that rollup, all time.
+    pub corrections: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -405,12 +409,22 @@ impl Queries {
         }
     }
 
-    /// Rows and distinct event ids in a target table (a full scan: for the audit, not the page).
+    /// Rows and distinct event ids in a target table, and what its minute rollup counts (a
+    /// full scan: for the audit, not the page).
     pub async fn table_audit(&self, table: &str) -> Result<TableAudit> {
+        let (rollup, count_column) = match table {
+            "sales" => ("sales_by_minute", "orders"),
+            "stock_movements" => ("stock_by_minute", "events"),
+            other => return Err(Error::Decode(format!("no rollup for table {other}"))),
+        };
         self.rows(
             "audit_table",
             include_str!("../sql/audit_table.sql"),
-            &[("table", ident(table)?.to_string())],
+            &[
+                ("table", ident(table)?.to_string()),
+                ("rollup", rollup.to_string()),
+                ("count_column", count_column.to_string()),
+            ],
         )
         .await?
         .into_iter()

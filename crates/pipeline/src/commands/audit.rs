@@ -105,6 +105,10 @@ struct TopicAudit {
     duplicates: u64,
     dead_lettered: u64,
     missing: u64,
+    /// Events the table's minute rollup (the dashboard) counts, and the corrections the
+    /// rollup check has written to it: `counted` equals `unique` once settled.
+    counted: i64,
+    rollup_corrections: u64,
     /// From the generator's ledgers (`--ledger`): messages the broker acknowledged, and how
     /// many of them the broker no longer holds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +171,8 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         dead_lettered,
         // A consumed message is either an event (counted once) or a dead letter.
         missing: (consumed.max(0) as u64).saturating_sub(held.unique_events + dead_lettered),
+        counted: held.counted,
+        rollup_corrections: held.corrections,
         acknowledged: None,
         lost_by_broker: None,
         partitions,
@@ -273,6 +279,22 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
                 a.group,
                 a.topic,
                 lags.join(" ")
+            );
+        }
+        for a in &audits {
+            println!(
+                "rollup of {}: counts {} events{} · {} correction(s) written by the rollup check",
+                a.table,
+                a.counted,
+                if a.counted == a.unique as i64 {
+                    " (= unique)".to_string()
+                } else {
+                    format!(
+                        " · DIFFERS from unique by {:+} (settling?)",
+                        a.counted - a.unique as i64
+                    )
+                },
+                a.rollup_corrections
             );
         }
         for a in audits.iter().filter(|a| a.acknowledged.is_some()) {

@@ -297,3 +297,19 @@ pub fn read_all(env: &TestEnv, topic: &str) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// A scalar subquery: how many (warehouse, product) keys of `stock_levels` hold a level other
+/// than one copy of each movement in `stock_movements` gives.
+pub fn stock_levels_off(db: &str) -> String {
+    format!(
+        "(SELECT toUInt64(count()) FROM ( \
+            SELECT warehouse, product_id, sum(level) AS off FROM ( \
+                SELECT warehouse, product_id, sum(supplied) - sum(relocated) - sum(written_off) AS level \
+                FROM {db}.stock_levels GROUP BY warehouse, product_id \
+                UNION ALL \
+                SELECT warehouse, product_id, -sum(multiIf(movement_type = 'supply', toInt64(quantity), \
+                       movement_type IN ('relocation', 'write_off'), -toInt64(quantity), toInt64(0))) AS level \
+                FROM (SELECT * FROM {db}.stock_movements LIMIT 1 BY event_id) GROUP BY warehouse, product_id) \
+            GROUP BY warehouse, product_id HAVING off != 0))"
+    )
+}
