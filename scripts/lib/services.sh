@@ -343,12 +343,31 @@ render_clickhouse_config() {
         compat='        <api_version_request>false</api_version_request>
         <broker_version_fallback>0.9.0</broker_version_fallback>'
     fi
+    local remote='' cluster="${CLICKHOUSE_CLUSTER:-}"
+    if [ -n "$cluster" ]; then
+        # NAME=HOST:PORT,HOST:PORT -> one shard of one replica per server.
+        [[ "$cluster" =~ ^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.-]+:[0-9]+(,[A-Za-z0-9_.-]+:[0-9]+)*$ ]] ||
+            die "CLICKHOUSE_CLUSTER=$cluster: expected NAME=HOST:TCP_PORT,HOST:TCP_PORT,..."
+        local name=${cluster%%=*} server
+        local -a servers
+        remote="    <remote_servers>
+        <$name>"
+        IFS=, read -ra servers <<<"${cluster#*=}"
+        for server in "${servers[@]}"; do
+            remote="$remote
+            <shard><replica><host>${server%:*}</host><port>${server##*:}</port></replica></shard>"
+        done
+        remote="$remote
+        </$name>
+    </remote_servers>"
+    fi
     local f tmp
     for f in config users; do
         tmp=$(mktemp "$CH_DIR/.$f.xml.XXXXXX")
         awk -v dir="$CH_DIR/" -v http="$CH_HTTP_PORT" -v tcp="$CH_TCP_PORT" \
-            -v level="$CH_LOG_LEVEL" -v compat="$compat" '
+            -v level="$CH_LOG_LEVEL" -v compat="$compat" -v remote="$remote" '
             /^@KAFKA_COMPAT@$/ { if (compat != "") print compat; next }
+            /^@REMOTE_SERVERS@$/ { if (remote != "") print remote; next }
             { gsub(/@DIR@/, dir); gsub(/@HTTP_PORT@/, http); gsub(/@TCP_PORT@/, tcp)
               gsub(/@LOG_LEVEL@/, level); print }' \
             "$SCRIPT_DIR/clickhouse/$f.xml.in" >"$tmp"

@@ -48,6 +48,12 @@ pub struct CommonArgs {
     /// ClickHouse database holding the pipeline's tables [default: default].
     #[arg(long, env = "CLICKHOUSE_DATABASE", global = true)]
     pub database: Option<String>,
+    /// Sharded cluster mode: the cluster's name in the servers' `remote_servers`. Each shard
+    /// gets its own tables and Kafka tables (one consumer group across shards); the page
+    /// and the checks read Distributed tables in `<database>_all`. Apply the schema on
+    /// every shard (`pipeline schema apply --clickhouse-url <shard>`).
+    #[arg(long, env = "PIPELINE_CLUSTER", global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Topic of sales events [default: sales].
     #[arg(long, env = "SALES_TOPIC", global = true)]
     pub sales_topic: Option<String>,
@@ -65,6 +71,7 @@ struct FileConfig {
     clickhouse_user: Option<String>,
     clickhouse_password: Option<String>,
     database: Option<String>,
+    cluster: Option<String>,
     sales_topic: Option<String>,
     warehouse_topic: Option<String>,
 }
@@ -78,6 +85,7 @@ pub struct Config {
     pub clickhouse_user: Option<String>,
     pub clickhouse_password: Option<String>,
     pub database: String,
+    pub cluster: Option<String>,
     pub sales_topic: String,
     pub warehouse_topic: String,
 }
@@ -94,6 +102,7 @@ impl std::fmt::Debug for Config {
                 &self.clickhouse_password.as_ref().map(|_| "***"),
             )
             .field("database", &self.database)
+            .field("cluster", &self.cluster)
             .field("sales_topic", &self.sales_topic)
             .field("warehouse_topic", &self.warehouse_topic)
             .finish()
@@ -126,12 +135,16 @@ impl CommonArgs {
             clickhouse_user: pick(&self.clickhouse_user, file.clickhouse_user),
             clickhouse_password: pick(&self.clickhouse_password, file.clickhouse_password),
             database: pick(&self.database, file.database).unwrap_or_else(|| "default".into()),
+            cluster: pick(&self.cluster, file.cluster).filter(|c| !c.is_empty()),
             sales_topic: pick(&self.sales_topic, file.sales_topic)
                 .unwrap_or_else(|| "sales".into()),
             warehouse_topic: pick(&self.warehouse_topic, file.warehouse_topic)
                 .unwrap_or_else(|| "warehouse".into()),
         };
         clickhouse_http::ident(&config.database).context("--database")?;
+        if let Some(c) = &config.cluster {
+            clickhouse_http::ident(c).context("--cluster")?;
+        }
         if !config.clickhouse_url.starts_with("http://")
             && !config.clickhouse_url.starts_with("https://")
         {
@@ -165,7 +178,17 @@ impl Config {
         let mut s = schema::SchemaConfig::new(&self.database, &self.clickhouse_kafka_brokers);
         s.sales_topic = self.sales_topic.clone();
         s.warehouse_topic = self.warehouse_topic.clone();
+        s.cluster = self.cluster.clone();
         s
+    }
+
+    /// Where the page, the audit and the checks read: the tables themselves, or in cluster
+    /// mode the Distributed tables over every shard's.
+    pub fn query_database(&self) -> String {
+        match &self.cluster {
+            Some(_) => schema::distributed_database(&self.database),
+            None => self.database.clone(),
+        }
     }
 
     pub fn topics(&self) -> [&str; 2] {

@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 const SINGLE: &str = "docker-compose.yml";
 const CLUSTER: &str = "docker-compose.cluster.yml";
 
-/// Variables the compose files set for the pipeline that `pipeline up` does not read yet.
-/// PIPELINE_CLUSTER comes with `up --cluster`; remove it from here once `up --help` shows it.
-const PENDING_ENV: &[&str] = &["PIPELINE_CLUSTER"];
+/// Variables the compose files set for the pipeline that `pipeline up` does not read yet
+/// (none now: PIPELINE_CLUSTER is `up --cluster`).
+const PENDING_ENV: &[&str] = &[];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

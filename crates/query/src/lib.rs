@@ -16,6 +16,8 @@ pub use range::Range;
 pub struct Queries {
     client: Client,
     db: String,
+    /// `db` holds Distributed tables over a cluster's shards (no parts of its own).
+    distributed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -131,7 +133,15 @@ impl Queries {
         Ok(Queries {
             client,
             db: db.to_string(),
+            distributed: false,
         })
+    }
+
+    /// `db` holds Distributed tables (cluster mode): row counts come from the shards
+    /// rather than from part metadata.
+    pub fn distributed(mut self, yes: bool) -> Self {
+        self.distributed = yes;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -141,7 +151,11 @@ impl Queries {
     fn sql(&self, name: &str, source: &str, extra: &[(&'static str, String)]) -> Result<String> {
         let mut values = BTreeMap::from([("db", self.db.clone()), ("db_name", quote(&self.db))]);
         values.extend(extra.iter().cloned());
-        template::render(name, source, &values, &|_| None).map_err(Error::Invalid)
+        let distributed = self.distributed;
+        template::render(name, source, &values, &|f| {
+            (f == "distributed").then_some(distributed)
+        })
+        .map_err(Error::Invalid)
     }
 
     async fn rows<T: serde::de::DeserializeOwned>(

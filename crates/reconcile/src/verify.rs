@@ -46,6 +46,9 @@ pub struct Pass {
 pub struct Verify {
     client: Client,
     db: String,
+    /// Where events and dead letters are looked up: `db`, or in cluster mode the
+    /// Distributed tables over every shard (a partition's messages may be on any shard).
+    lookup_db: String,
     kafka: KafkaSettings,
     sources: Vec<Source>,
     /// (topic, partition) → every message below this offset is accounted for.
@@ -65,10 +68,18 @@ impl Verify {
         Verify {
             client: client.with_database(db),
             db: db.to_string(),
+            lookup_db: db.to_string(),
             kafka,
             sources,
             verified: HashMap::new(),
         }
+    }
+
+    /// Looks events and dead letters up in `db` (cluster mode: the Distributed tables)
+    /// instead of the tables replays write to.
+    pub fn looking_up_in(mut self, db: &str) -> Self {
+        self.lookup_db = db.to_string();
+        self
     }
 
     /// One pass over every source; safe to repeat.
@@ -191,7 +202,7 @@ impl Verify {
             let q = sql(
                 "events_found.sql",
                 include_str!("../sql/events_found.sql"),
-                &self.db,
+                &self.lookup_db,
                 &[
                     ("table", source.target_table.clone()),
                     ("from_time", quote(from)),
@@ -228,7 +239,7 @@ impl Verify {
         let q = sql(
             "dead_lettered_offsets.sql",
             include_str!("../sql/dead_lettered_offsets.sql"),
-            &self.db,
+            &self.lookup_db,
             &[
                 ("topic", quote(&source.topic)),
                 ("partition", partition.to_string()),

@@ -13,11 +13,15 @@ pub struct ApplyReport {
     pub server: ServerVersion,
     pub migrations_applied: Vec<(u32, &'static str)>,
     pub ingest_created: Vec<&'static str>,
+    /// Cluster mode: the Distributed twins made in `<db>_all`.
+    pub distributed_created: Vec<String>,
 }
 
 impl ApplyReport {
     pub fn changed_nothing(&self) -> bool {
-        self.migrations_applied.is_empty() && self.ingest_created.is_empty()
+        self.migrations_applied.is_empty()
+            && self.ingest_created.is_empty()
+            && self.distributed_created.is_empty()
     }
 }
 
@@ -122,6 +126,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         server,
         migrations_applied: Vec::new(),
         ingest_created: Vec::new(),
+        distributed_created: Vec::new(),
     };
     if !pending.is_empty() {
         // No view writes into a table while it is being changed; the Kafka tables keep
@@ -229,6 +234,10 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         client
             .execute(&format!("DROP TABLE IF EXISTS {db}.{table}_gate"))
             .await?;
+    }
+    if let Some(cluster) = &config.cluster {
+        report.distributed_created =
+            crate::cluster::ensure_distributed(client, db, cluster).await?;
     }
     Ok(report)
 }

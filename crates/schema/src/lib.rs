@@ -10,10 +10,12 @@
 //!   rendered DDL changes, e.g. a new broker address.
 
 mod apply;
+mod cluster;
 mod features;
 
 pub use apply::{apply, status, ApplyReport, IngestState, SchemaStatus};
 pub use clickhouse_http::ServerVersion;
+pub use cluster::distributed_database;
 pub use features::Features;
 
 use std::collections::BTreeMap;
@@ -52,6 +54,8 @@ pub struct SchemaConfig {
     pub max_block_size: u32,
     /// Current servers only: one thread per consumer, flushing independently.
     pub thread_per_consumer: bool,
+    /// Sharded cluster mode (see `cluster.rs`): the cluster's name in `remote_servers`.
+    pub cluster: Option<String>,
 }
 
 impl SchemaConfig {
@@ -64,6 +68,7 @@ impl SchemaConfig {
             num_consumers: 1,
             max_block_size: 65_536,
             thread_per_consumer: false,
+            cluster: None,
         }
     }
 
@@ -75,6 +80,9 @@ impl SchemaConfig {
 
     fn values(&self) -> Result<BTreeMap<&'static str, String>> {
         ident(&self.database).map_err(|e| Error::Invalid(format!("database name: {e}")))?;
+        if let Some(c) = &self.cluster {
+            ident(c).map_err(|e| Error::Invalid(format!("cluster name: {e}")))?;
+        }
         for t in [&self.sales_topic, &self.warehouse_topic] {
             if t.is_empty()
                 || !t

@@ -37,6 +37,8 @@ pub struct LocalGenerator {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub database: String,
+    /// Where the page reads: `database`, or in cluster mode its Distributed tables.
+    pub query_database: String,
     pub topics: Vec<FollowedTopic>,
     pub kafka: KafkaSettings,
     /// When set, the page and API answer only requests that present it.
@@ -71,9 +73,10 @@ pub async fn build(
     // such as output formats; no writes, no DDL).
     let reader = clickhouse
         .with_setting("readonly", 2)
-        .with_database(&config.database);
-    let queries = query::Queries::new(reader, &config.database)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        .with_database(&config.query_database);
+    let queries = query::Queries::new(reader, &config.query_database)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?
+        .distributed(config.query_database != config.database);
     let monitor = HealthMonitor::start(
         queries.clone(),
         config.kafka.clone(),

@@ -16,6 +16,7 @@ async fn the_token_guards_page_and_api() {
     let config = ServeConfig {
         listen: addr,
         database: env.database.clone(),
+        query_database: env.database.clone(),
         topics: vec![FollowedTopic {
             topic: env.sales_topic.clone(),
             table: "sales".into(),

@@ -143,7 +143,8 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         .with_context(|| format!("reading offsets of topic {topic}"))?;
     let reader = config.clickhouse().with_setting("readonly", 2);
     verifier_caught_up(&reader, &config.database, topic, &partitions).await?;
-    let queries = query::Queries::new(reader, &config.database)?;
+    let queries = query::Queries::new(reader, &config.query_database())?
+        .distributed(config.cluster.is_some());
     let held = queries
         .table_audit(table)
         .await

@@ -118,6 +118,13 @@ pub async fn run(config: &Config, cmd: SchemaCommand) -> anyhow::Result<ExitCode
             for name in &report.ingest_created {
                 println!("created {name}");
             }
+            for name in &report.distributed_created {
+                println!(
+                    "created {}.{name} (Distributed over cluster {})",
+                    schema::distributed_database(&config.database),
+                    config.cluster.as_deref().unwrap_or("")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         SchemaCommand::Print {

@@ -29,6 +29,7 @@ pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
     ServeConfig {
         listen: args.listen,
         database: config.database.clone(),
+        query_database: config.query_database(),
         topics: vec![
             follow(&config.sales_topic, "sales"),
             follow(&config.warehouse_topic, "stock_movements"),

@@ -57,10 +57,18 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     });
     let applied = crate::commands::schema::apply(config, &ingest, &args.topics).await?;
     println!(
-        "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created",
+        "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created{}",
         applied.server,
         applied.migrations_applied.len(),
-        applied.ingest_created.len()
+        applied.ingest_created.len(),
+        match &config.cluster {
+            Some(c) => format!(
+                "; cluster {c}: the page reads {} ({} Distributed table(s) made)",
+                config.query_database(),
+                applied.distributed_created.len()
+            ),
+            None => String::new(),
+        }
     );
     let stop = stop_on_signal();
     let server_stop = Arc::new(AtomicBool::new(false));
@@ -144,7 +152,8 @@ fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<Atomi
             &config.database,
             config.kafka(),
             sources.clone(),
-        );
+        )
+        .looking_up_in(&config.query_database());
         tokio::spawn(verify.run(period, stop.clone()));
         let rescue = reconcile::rescue::Rescue::new(
             config.clickhouse(),

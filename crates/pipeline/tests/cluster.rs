@@ -1,0 +1,288 @@
+//! Scale-out on this machine: two ClickHouse 18.16 servers of this test's own (own ports and
+//! data dirs, started by `scripts/services` with `CLICKHOUSE_CLUSTER`) as the two shards of
+//! cluster `retail`. Each applies the schema with `--cluster retail`; their Kafka tables
+//! consume one topic of 4 partitions in one consumer group, so the broker splits the
+//! partitions between them; `pipeline up --cluster retail` on the first serves the page from
+//! the Distributed tables. The produced totals must equal the Distributed totals exactly,
+//! and each shard must hold a share.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+use testkit::TestEnv;
+
+/// (http, tcp) ports of the two shards.
+const SHARDS: [(u16, u16); 2] = [(18323, 19400), (18423, 19500)];
+
+struct Shards {
+    data_dir: PathBuf,
+}
+
+impl Shards {
+    fn script(&self, shard: usize, args: &[&str]) {
+        let (http, tcp) = SHARDS[shard];
+        let cluster = format!("retail=127.0.0.1:{},127.0.0.1:{}", SHARDS[0].1, SHARDS[1].1);
+        let out = Command::new("bash")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services"))
+            .args(args)
+            .env("PIPELINE_DATA_DIR", &self.data_dir)
+            .env("CLICKHOUSE_INSTANCE", format!("shard{}", shard + 1))
+            .env("CLICKHOUSE_HTTP_PORT", http.to_string())
+            .env("CLICKHOUSE_TCP_PORT", tcp.to_string())
+            .env("CLICKHOUSE_CLUSTER", cluster)
+            .output()
+            .expect("scripts/services runs");
+        assert!(
+            out.status.success(),
+            "scripts/services {args:?} (shard {}) failed: {}{}",
+            shard + 1,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start() -> Shards {
+        let s = Shards {
+            data_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/cluster-services"),
+        };
+        for shard in 0..2 {
+            s.script(shard, &["start", "clickhouse"]);
+        }
+        s
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        for shard in 0..2 {
+            self.script(shard, &["stop", "clickhouse"]);
+        }
+    }
+}
+
+fn url(shard: usize) -> String {
+    format!("http://127.0.0.1:{}", SHARDS[shard].0)
+}
+
+/// The pipeline's flags for this test's names on one shard, in cluster mode.
+fn args(env: &TestEnv, shard: usize) -> Vec<String> {
+    let mut a = env.pipeline_args();
+    let at = a.iter().position(|x| x == "--clickhouse-url").unwrap();
+    a[at + 1] = url(shard);
+    a.extend(["--cluster".into(), "retail".into()]);
+    a
+}
+
+fn pipeline(env: &TestEnv, shard: usize, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args(env, shard))
+        .args(extra)
+        .env("PIPELINE_LOG", "warn")
+        .output()
+        .expect("the pipeline binary runs")
+}
+
+fn pipeline_ok(env: &TestEnv, shard: usize, extra: &[&str]) -> String {
+    let out = pipeline(env, shard, extra);
+    assert!(
+        out.status.success(),
+        "pipeline {extra:?} on shard {} failed ({}):\n{}\n{}",
+        shard + 1,
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[derive(Deserialize, Debug)]
+struct Held {
+    rows: u64,
+    unique: u64,
+}
+
+async fn held(client: &clickhouse_http::Client, db: &str, table: &str) -> Held {
+    client
+        .query_one(&format!(
+            "SELECT count() AS rows, uniqExact(event_id) AS unique FROM {db}.{table}"
+        ))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() {
+    let env = TestEnv::new("shards").await;
+    let shards = tokio::task::spawn_blocking(Shards::start).await.unwrap();
+    let db = env.database.clone();
+    let all = format!("{db}_all");
+    let clients: Vec<clickhouse_http::Client> = (0..2)
+        .map(|s| clickhouse_http::Client::new(&url(s)))
+        .collect();
+
+    // Shard 2 gets its schema by hand; shard 1 from `pipeline up`, which then runs the
+    // verifier (looking events up across shards) and serves the page from `<db>_all`.
+    let applied = pipeline_ok(
+        &env,
+        1,
+        &[
+            "schema",
+            "apply",
+            "--partitions",
+            "4",
+            "--kafka-max-block-size",
+            "1000",
+        ],
+    );
+    assert!(
+        applied.contains("Distributed over cluster retail"),
+        "{applied}"
+    );
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(std::env::temp_dir().join("cluster-up.log")).unwrap();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args(&env, 0))
+        .args([
+            "up",
+            "--no-generate",
+            "--partitions",
+            "4",
+            "--listen",
+            &listen,
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("pipeline up starts");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let start = Instant::now();
+    while reqwest::get(format!("http://{listen}/favicon.ico"))
+        .await
+        .is_err()
+    {
+        if let Some(status) = up.try_wait().unwrap() {
+            panic!("pipeline up exited: {status} (log: cluster-up.log in the temp dir)");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "pipeline up did not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let up = Kill(up);
+    // Both Kafka tables join the group before anything is produced, so no partition moves
+    // between shards mid-flow (a block moved uncommitted would be stored on both).
+    tokio::time::sleep(Duration::from_secs(12)).await;
+
+    let summary: Value = serde_json::from_str(
+        pipeline_ok(
+            &env,
+            0,
+            &[
+                "generate",
+                "--rate",
+                "0",
+                "--count",
+                "20000",
+                "--seed",
+                "7",
+                "--partitions",
+                "4",
+                "--json",
+            ],
+        )
+        .trim(),
+    )
+    .unwrap();
+    let produced = |i: usize| summary["topics"][i]["events"].as_u64().unwrap();
+    let (sales, moves) = (produced(0), produced(1));
+    assert_eq!(sales + moves, 20_000);
+
+    // Settled: the audit (reading the Distributed tables) finds nothing pending or missing.
+    let start = Instant::now();
+    let audit = loop {
+        let out = pipeline(&env, 0, &["audit", "--json", "--wait", "30s"]);
+        let audit: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let settled = out.status.success()
+            && audit["missing"] == 0
+            && audit["topics"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|t| t["pending"] == 0));
+        if settled {
+            break audit;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "not settled: {audit} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert_eq!(audit["topics"][0]["produced"], sales, "{audit}");
+
+    // Exactly once across the cluster, and each shard holds a share.
+    for (table, want) in [("sales", sales), ("stock_movements", moves)] {
+        let total = held(&clients[0], &all, table).await;
+        assert_eq!((total.rows, total.unique), (want, want), "{all}.{table}");
+        let per_shard = [
+            held(&clients[0], &db, table).await.rows,
+            held(&clients[1], &db, table).await.rows,
+        ];
+        assert!(
+            per_shard.iter().all(|n| *n > 0),
+            "{table}: both shards consume a share of the partitions: {per_shard:?}"
+        );
+        assert_eq!(per_shard[0] + per_shard[1], want);
+        eprintln!("{table}: {want} events, per shard {per_shard:?}");
+    }
+    // The page, from the Distributed rollups.
+    let start = Instant::now();
+    loop {
+        let ov: Value = reqwest::get(format!("http://{listen}/api/overview?range=24h"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let health: Value = reqwest::get(format!("http://{listen}/api/health"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let orders = ov["kpis"]["orders"]["value"].to_string();
+        let rows: Vec<u64> = health["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["rows"].as_u64().unwrap())
+            .collect();
+        if orders.trim_matches('"') == sales.to_string() && rows == [sales, moves] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the page shows {orders} orders and rows {rows:?}; produced {sales} sales, {moves} movements"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    drop(up);
+    for c in &clients {
+        let _ = c.execute(&format!("DROP DATABASE IF EXISTS {all}")).await;
+        let _ = c.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
+    }
+    drop(shards);
+}
