@@ -54,6 +54,43 @@ pub struct CommonArgs {
     /// every shard (`pipeline schema apply --clickhouse-url <shard>`).
     #[arg(long, env = "PIPELINE_CLUSTER", global = true, value_name = "NAME")]
     pub cluster: Option<String>,
+    /// Kafka security protocol for every client and the ClickHouse Kafka engine:
+    /// plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
+    #[arg(
+        long,
+        env = "KAFKA_SECURITY_PROTOCOL",
+        global = true,
+        value_name = "PROTOCOL"
+    )]
+    pub kafka_security_protocol: Option<String>,
+    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(
+        long,
+        env = "KAFKA_SASL_MECHANISM",
+        global = true,
+        value_name = "MECHANISM"
+    )]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[arg(long, env = "KAFKA_SASL_USERNAME", global = true, value_name = "USER")]
+    pub kafka_sasl_username: Option<String>,
+    /// SASL password (never logged; prefer the environment variable).
+    #[arg(
+        long,
+        env = "KAFKA_SASL_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub kafka_sasl_password: Option<String>,
+    /// CA certificate file for ssl/sasl_ssl, for this program's clients (the ClickHouse
+    /// server takes its own from its config).
+    #[arg(
+        long,
+        env = "KAFKA_SSL_CA_LOCATION",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub kafka_ssl_ca_location: Option<String>,
     /// Topic of sales events [default: sales].
     #[arg(long, env = "SALES_TOPIC", global = true)]
     pub sales_topic: Option<String>,
@@ -72,6 +109,11 @@ struct FileConfig {
     clickhouse_password: Option<String>,
     database: Option<String>,
     cluster: Option<String>,
+    kafka_security_protocol: Option<String>,
+    kafka_sasl_mechanism: Option<String>,
+    kafka_sasl_username: Option<String>,
+    kafka_sasl_password: Option<String>,
+    kafka_ssl_ca_location: Option<String>,
     sales_topic: Option<String>,
     warehouse_topic: Option<String>,
 }
@@ -86,6 +128,10 @@ pub struct Config {
     pub clickhouse_password: Option<String>,
     pub database: String,
     pub cluster: Option<String>,
+    /// Kafka security, for this program's clients and (where the server takes it as table
+    /// settings) the Kafka engine.
+    pub kafka_security: Option<schema::KafkaSecurity>,
+    pub kafka_ssl_ca_location: Option<String>,
     pub sales_topic: String,
     pub warehouse_topic: String,
 }
@@ -103,6 +149,8 @@ impl std::fmt::Debug for Config {
             )
             .field("database", &self.database)
             .field("cluster", &self.cluster)
+            .field("kafka_security", &self.kafka_security)
+            .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
             .field("sales_topic", &self.sales_topic)
             .field("warehouse_topic", &self.warehouse_topic)
             .finish()
@@ -136,6 +184,13 @@ impl CommonArgs {
             clickhouse_password: pick(&self.clickhouse_password, file.clickhouse_password),
             database: pick(&self.database, file.database).unwrap_or_else(|| "default".into()),
             cluster: pick(&self.cluster, file.cluster).filter(|c| !c.is_empty()),
+            kafka_security: kafka_security(
+                pick(&self.kafka_security_protocol, file.kafka_security_protocol),
+                pick(&self.kafka_sasl_mechanism, file.kafka_sasl_mechanism),
+                pick(&self.kafka_sasl_username, file.kafka_sasl_username),
+                pick(&self.kafka_sasl_password, file.kafka_sasl_password),
+            )?,
+            kafka_ssl_ca_location: pick(&self.kafka_ssl_ca_location, file.kafka_ssl_ca_location),
             sales_topic: pick(&self.sales_topic, file.sales_topic)
                 .unwrap_or_else(|| "sales".into()),
             warehouse_topic: pick(&self.warehouse_topic, file.warehouse_topic)
@@ -160,6 +215,52 @@ impl CommonArgs {
     }
 }
 
+/// The Kafka security options, checked together: a SASL setting needs a sasl_* protocol,
+/// and a user name goes with a password.
+fn kafka_security(
+    protocol: Option<String>,
+    mechanism: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<Option<schema::KafkaSecurity>> {
+    let sasl = mechanism.is_some() || username.is_some() || password.is_some();
+    let Some(protocol) = protocol.map(|p| p.to_ascii_lowercase()) else {
+        if sasl {
+            anyhow::bail!(
+                "--kafka-sasl-* needs --kafka-security-protocol sasl_plaintext or sasl_ssl"
+            );
+        }
+        return Ok(None);
+    };
+    if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&protocol.as_str()) {
+        anyhow::bail!(
+            "--kafka-security-protocol {protocol:?}: expected plaintext, ssl, sasl_plaintext or sasl_ssl"
+        );
+    }
+    let is_sasl = protocol.starts_with("sasl_");
+    if sasl && !is_sasl {
+        anyhow::bail!("--kafka-sasl-* needs a sasl_* protocol, not {protocol}");
+    }
+    if is_sasl && (username.is_none() || password.is_none()) {
+        anyhow::bail!("--kafka-security-protocol {protocol} needs --kafka-sasl-username and --kafka-sasl-password (or KAFKA_SASL_PASSWORD)");
+    }
+    let mechanism = match mechanism.map(|m| m.to_ascii_uppercase()) {
+        None if is_sasl => Some("PLAIN".to_string()),
+        Some(m) if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&m.as_str()) => {
+            anyhow::bail!(
+                "--kafka-sasl-mechanism {m:?}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+            )
+        }
+        m => m,
+    };
+    Ok(Some(schema::KafkaSecurity {
+        protocol,
+        sasl_mechanism: mechanism,
+        sasl_username: username,
+        sasl_password: password,
+    }))
+}
+
 impl Config {
     pub fn clickhouse(&self) -> clickhouse_http::Client {
         clickhouse_http::Client::new(&self.clickhouse_url)
@@ -171,7 +272,14 @@ impl Config {
     }
 
     pub fn kafka(&self) -> publish::KafkaSettings {
-        publish::KafkaSettings::new(&self.kafka_brokers)
+        let mut k = publish::KafkaSettings::new(&self.kafka_brokers);
+        if let Some(s) = &self.kafka_security {
+            k.options.extend(s.librdkafka_options());
+        }
+        if let Some(ca) = &self.kafka_ssl_ca_location {
+            k.options.push(("ssl.ca.location".into(), ca.clone()));
+        }
+        k
     }
 
     pub fn schema(&self) -> schema::SchemaConfig {
@@ -179,6 +287,7 @@ impl Config {
         s.sales_topic = self.sales_topic.clone();
         s.warehouse_topic = self.warehouse_topic.clone();
         s.cluster = self.cluster.clone();
+        s.kafka_security = self.kafka_security.clone();
         s
     }
 
@@ -210,6 +319,56 @@ mod tests {
         Cli::try_parse_from(std::iter::once("pipeline").chain(args.iter().copied()))?
             .common
             .resolve()
+    }
+
+    #[test]
+    fn kafka_security_is_checked_and_reaches_the_clients() {
+        let c = resolve(&[
+            "--kafka-security-protocol",
+            "SASL_SSL",
+            "--kafka-sasl-username",
+            "u",
+            "--kafka-sasl-password",
+            "p",
+        ])
+        .unwrap();
+        let options = c.kafka().options;
+        for (k, v) in [
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ] {
+            assert!(options.contains(&(k.into(), v.into())), "{k}: {options:?}");
+        }
+        assert!(
+            !format!("{c:?}").contains("\"p\""),
+            "the password is not shown"
+        );
+        assert_eq!(c.schema().kafka_security, c.kafka_security);
+        for bad in [
+            &["--kafka-sasl-username", "u"][..],
+            &["--kafka-security-protocol", "sasl_plaintext"],
+            &["--kafka-security-protocol", "tls"],
+            &[
+                "--kafka-security-protocol",
+                "ssl",
+                "--kafka-sasl-username",
+                "u",
+            ],
+            &[
+                "--kafka-security-protocol",
+                "sasl_plaintext",
+                "--kafka-sasl-mechanism",
+                "GSSAPI",
+                "--kafka-sasl-username",
+                "u",
+                "--kafka-sasl-password",
+                "p",
+            ],
+        ] {
+            assert!(resolve(bad).is_err(), "{bad:?} is refused");
+        }
     }
 
     #[test]

@@ -109,6 +109,17 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
     let server = client.version().await?;
     let r = render(config, server)?;
     let db = &config.database;
+    if let Some(k) = &config.kafka_security {
+        if !crate::Features::for_version(server)?.kafka_sasl_settings {
+            tracing::warn!(
+                "ClickHouse {server} takes Kafka security from its own config, not from table \
+                 settings: its Kafka tables connect as the server's <kafka> section says. For \
+                 {} put this in the server's config on every server:\n{}",
+                k.protocol,
+                k.server_config_snippet()
+            );
+        }
+    }
     client
         .execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
         .await?;

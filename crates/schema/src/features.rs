@@ -25,6 +25,9 @@ pub struct Features {
     /// A view's insert into its target table triggers the target's own views (not on
     /// 18.16; relied on from 20.3).
     pub cascading_views: bool,
+    /// `kafka_security_protocol`, `kafka_sasl_*` as Kafka table settings (25.4+); older
+    /// servers take them from the `<kafka>` section of their config only.
+    pub kafka_sasl_settings: bool,
 }
 
 impl Features {
@@ -40,6 +43,7 @@ impl Features {
             kafka_modern_settings: v.at_least(21, 6),
             kafka_error_stream: v.at_least(21, 7),
             cascading_views: v.at_least(20, 3),
+            kafka_sasl_settings: v.at_least(25, 4),
         })
     }
 
@@ -50,6 +54,7 @@ impl Features {
             "kafka_modern_settings" => Some(self.kafka_modern_settings),
             "kafka_error_stream" => Some(self.kafka_error_stream),
             "cascading_views" => Some(self.cascading_views),
+            "kafka_sasl_settings" => Some(self.kafka_sasl_settings),
             _ => None,
         }
     }
@@ -59,8 +64,8 @@ impl fmt::Display for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, kafka_error_stream={}, cascading_views={}",
-            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.kafka_error_stream, self.cascading_views
+            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, kafka_error_stream={}, cascading_views={}, kafka_sasl_settings={}",
+            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.kafka_error_stream, self.cascading_views, self.kafka_sasl_settings
         )
     }
 }

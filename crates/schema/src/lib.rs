@@ -42,6 +42,82 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// How the Kafka engine authenticates to the brokers (and this program's clients do).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaSecurity {
+    /// plaintext, ssl, sasl_plaintext or sasl_ssl.
+    pub protocol: String,
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSecurity")
+            .field("protocol", &self.protocol)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &self.sasl_password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl KafkaSecurity {
+    /// The same, as librdkafka properties (the generator, the checks, the audit).
+    pub fn librdkafka_options(&self) -> Vec<(String, String)> {
+        let mut o = vec![("security.protocol".to_string(), self.protocol.clone())];
+        for (k, v) in [
+            ("sasl.mechanism", &self.sasl_mechanism),
+            ("sasl.username", &self.sasl_username),
+            ("sasl.password", &self.sasl_password),
+        ] {
+            if let Some(v) = v {
+                o.push((k.to_string(), v.clone()));
+            }
+        }
+        o
+    }
+
+    /// As Kafka table settings (servers with `kafka_sasl_settings`), one per line, each
+    /// ending in a comma.
+    fn table_settings(&self) -> String {
+        let mut lines = vec![format!(
+            "    kafka_security_protocol = {},",
+            quote(&self.protocol)
+        )];
+        for (k, v) in [
+            ("kafka_sasl_mechanism", &self.sasl_mechanism),
+            ("kafka_sasl_username", &self.sasl_username),
+            ("kafka_sasl_password", &self.sasl_password),
+        ] {
+            if let Some(v) = v {
+                lines.push(format!("    {k} = {},", quote(v)));
+            }
+        }
+        lines.join("\n")
+    }
+
+    /// What to put in the server's config where the engine takes no table settings for it.
+    pub fn server_config_snippet(&self) -> String {
+        let mut s = format!(
+            "<kafka>\n    <security_protocol>{}</security_protocol>\n",
+            self.protocol
+        );
+        if let Some(m) = &self.sasl_mechanism {
+            s.push_str(&format!("    <sasl_mechanism>{m}</sasl_mechanism>\n"));
+        }
+        if let Some(u) = &self.sasl_username {
+            s.push_str(&format!("    <sasl_username>{u}</sasl_username>\n"));
+        }
+        if self.sasl_password.is_some() {
+            s.push_str("    <sasl_password>…</sasl_password>\n");
+        }
+        s.push_str("</kafka>");
+        s
+    }
+}
+
 /// What the schema is rendered from.
 #[derive(Debug, Clone)]
 pub struct SchemaConfig {
@@ -56,6 +132,8 @@ pub struct SchemaConfig {
     pub thread_per_consumer: bool,
     /// Sharded cluster mode (see `cluster.rs`): the cluster's name in `remote_servers`.
     pub cluster: Option<String>,
+    /// Kafka security for the engine; as table settings where the server takes them.
+    pub kafka_security: Option<KafkaSecurity>,
 }
 
 impl SchemaConfig {
@@ -69,6 +147,7 @@ impl SchemaConfig {
             max_block_size: 65_536,
             thread_per_consumer: false,
             cluster: None,
+            kafka_security: None,
         }
     }
 
@@ -415,7 +494,14 @@ pub struct Rendered {
 
 pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered> {
     let features = Features::for_version(version)?;
-    let values = config.values()?;
+    let mut values = config.values()?;
+    values.insert(
+        "kafka_security",
+        match &config.kafka_security {
+            Some(k) if features.kafka_sasl_settings => k.table_settings(),
+            _ => String::new(),
+        },
+    );
     let flag = |name: &str| features.get(name);
     let r = |name: &str, src: &str| {
         template::render(name, src, &values, &flag).map_err(Error::Template)
@@ -554,6 +640,14 @@ fn strip_comments(sql: &str) -> String {
 
 /// The whole DDL for a version as one script (what `pipeline schema print` shows).
 pub fn script(config: &SchemaConfig, version: ServerVersion) -> Result<String> {
+    // Printed for people: the SASL password never shows.
+    let mut shown = config.clone();
+    if let Some(k) = shown.kafka_security.as_mut() {
+        if k.sasl_password.is_some() {
+            k.sasl_password = Some("[HIDDEN]".into());
+        }
+    }
+    let config = &shown;
     let r = render(config, version)?;
     let features = Features::for_version(version)?;
     let mut out = format!(
@@ -622,6 +716,44 @@ mod tests {
             script(&cfg, "18.1".parse().unwrap()).is_err(),
             "older than supported"
         );
+    }
+
+    #[test]
+    fn kafka_security_goes_into_table_settings_where_the_server_takes_them() {
+        let mut cfg = SchemaConfig::new("shop", "k:9092");
+        cfg.kafka_security = Some(KafkaSecurity {
+            protocol: "sasl_ssl".into(),
+            sasl_mechanism: Some("PLAIN".into()),
+            sasl_username: Some("u'x".into()),
+            sasl_password: Some("p".into()),
+        });
+        let new = render(&cfg, "25.8".parse().unwrap()).unwrap();
+        let kafka = &new
+            .ingest
+            .iter()
+            .find(|(n, _, _)| *n == "sales_kafka")
+            .unwrap()
+            .2;
+        assert!(
+            kafka.contains("kafka_security_protocol = 'sasl_ssl',"),
+            "{kafka}"
+        );
+        assert!(kafka.contains("kafka_sasl_username = 'u\\'x',"), "{kafka}");
+        assert!(kafka.contains("kafka_sasl_password = 'p',"), "{kafka}");
+        let old = render(&cfg, "18.16.1".parse().unwrap()).unwrap();
+        let kafka = &old
+            .ingest
+            .iter()
+            .find(|(n, _, _)| *n == "sales_kafka")
+            .unwrap()
+            .2;
+        assert!(
+            !kafka.contains("kafka_sasl"),
+            "18.16 reads it from its config: {kafka}"
+        );
+        let printed = script(&cfg, "25.8".parse().unwrap()).unwrap();
+        assert!(printed.contains("kafka_sasl_password = '[HIDDEN]'"));
+        assert!(!format!("{:?}", cfg.kafka_security).contains("\"p\""));
     }
 
     #[test]

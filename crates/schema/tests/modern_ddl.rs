@@ -36,11 +36,20 @@ fn ddl_for_25_8_runs_on_current_clickhouse() {
         String::from_utf8_lossy(&probe.stderr).trim()
     );
 
-    let ddl = schema::script(
-        &schema::SchemaConfig::new("shop", "kafka:9092"),
-        "25.8".parse().unwrap(),
-    )
-    .expect("render the DDL for 25.8");
+    // With SASL, so chDB's Kafka engine validates those settings too.
+    let mut config = schema::SchemaConfig::new("shop", "kafka:9092");
+    config.kafka_security = Some(schema::KafkaSecurity {
+        protocol: "sasl_plaintext".into(),
+        sasl_mechanism: Some("SCRAM-SHA-256".into()),
+        sasl_username: Some("pipeline".into()),
+        sasl_password: Some("not-a-secret".into()),
+    });
+    let ddl = schema::script(&config, "25.8".parse().unwrap()).expect("render the DDL for 25.8");
+    assert!(ddl.contains("kafka_sasl_username = 'pipeline'"), "{ddl}");
+    assert!(
+        !ddl.contains("not-a-secret"),
+        "the printed DDL hides the password"
+    );
 
     let script = check_script();
     let mut child = Command::new(&python)

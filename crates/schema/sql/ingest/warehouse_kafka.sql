@@ -45,4 +45,7 @@ SETTINGS
     kafka_format = 'CSV',
     kafka_row_delimiter = '\n',
 -- @endif
+    -- SASL/SSL where the server takes it as table settings (25.4+; empty otherwise, and
+    -- older servers read it from their config's <kafka> section).
+{{kafka_security}}
     kafka_max_block_size = {{max_block_size}};
