@@ -4,6 +4,8 @@
 Usage:
     cargo run -q -p pipeline -- schema print --for-version 25.8 | python3 check_ddl.py
     python3 check_ddl.py ddl.sql
+    python3 check_ddl.py --parse-only ddl.sql   # step 1 only (e.g. a cluster's ON CLUSTER DDL,
+                                                # which chDB cannot run without Keeper)
 
 Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in these steps:
 
@@ -964,6 +966,8 @@ def check_missing_field(r, db):
 
 
 def main(argv):
+    parse_only = "--parse-only" in argv
+    argv = [a for a in argv if a != "--parse-only"]
     if len(argv) > 2 or (len(argv) == 2 and argv[1] in ("-h", "--help")):
         print(__doc__)
         return 2
@@ -985,6 +989,9 @@ def main(argv):
     print(f"chDB {getattr(chdb, '__version__', '?')} (ClickHouse {r.version})")
     try:
         formatted = parse_all(r, statements)
+        if parse_only:
+            print(f"PASSED (parse only): {len(statements)} statements parse on ClickHouse {r.version}")
+            return 0
         dbs = [m.group(1).strip("`") for f in formatted
                for m in [re.match(r"CREATE DATABASE (?:IF NOT EXISTS )?(\S+)", f)] if m]
         if len(dbs) != 1:

@@ -15,6 +15,8 @@ pub struct ApplyReport {
     pub ingest_created: Vec<&'static str>,
     /// Cluster mode: the Distributed twins made in `<db>_all`.
     pub distributed_created: Vec<String>,
+    /// Cluster mode with replicas: DDL ON CLUSTER, Replicated tables.
+    pub replicated: bool,
 }
 
 impl ApplyReport {
@@ -107,6 +109,16 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
     // Every statement names its database; the session's own must exist before ours does.
     let client = &client.clone().with_database("system");
     let server = client.version().await?;
+    let mut config = config.clone();
+    if let Some(cluster) = &config.cluster {
+        config.replicated = crate::cluster::shape(client, cluster).await?;
+    }
+    let config = &config;
+    // DDL this function writes itself goes where the rendered DDL goes.
+    let ddl = |s: String| match config.cluster.as_deref().filter(|_| config.replicated) {
+        Some(c) => crate::cluster::on_cluster(&s, c),
+        None => s,
+    };
     let r = render(config, server)?;
     let db = &config.database;
     if let Some(k) = &config.kafka_security {
@@ -121,13 +133,24 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         }
     }
     client
-        .execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .execute(&ddl(format!("CREATE DATABASE IF NOT EXISTS {db}")))
         .await?;
     for s in &r.state {
         client.execute(s).await?;
     }
 
-    let applied = applied_migrations(client, db).await?;
+    // With replicas, each shard's replicas share a schema_migrations of their own: what any
+    // shard applied (ON CLUSTER, so on all) is read through the Distributed twin, once made.
+    let migrations_db = if config.replicated
+        && existing_tables(client, &crate::distributed_database(db))
+            .await?
+            .contains("schema_migrations")
+    {
+        crate::distributed_database(db)
+    } else {
+        db.clone()
+    };
+    let applied = applied_migrations(client, &migrations_db).await?;
     let pending: Vec<_> = r
         .migrations
         .iter()
@@ -138,6 +161,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         migrations_applied: Vec::new(),
         ingest_created: Vec::new(),
         distributed_created: Vec::new(),
+        replicated: false,
     };
     if !pending.is_empty() {
         // No view writes into a table while it is being changed; the Kafka tables keep
@@ -145,7 +169,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         for (name, kind, _) in &r.ingest {
             if *kind == IngestKind::View {
                 client
-                    .execute(&format!("DROP TABLE IF EXISTS {db}.{name}"))
+                    .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{name}")))
                     .await?;
             }
         }
@@ -176,7 +200,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
     for o in crate::INGEST {
         if existing.contains(o.name) && !r.ingest.iter().any(|(n, _, _)| *n == o.name) {
             client
-                .execute(&format!("DROP TABLE IF EXISTS {db}.{}", o.name))
+                .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{}", o.name)))
                 .await?;
             existing.remove(o.name);
             tracing::info!(
@@ -212,7 +236,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
             .filter(|(n, k, _)| *k == kind && recreate.contains(n))
         {
             client
-                .execute(&format!("DROP TABLE IF EXISTS {db}.{name}"))
+                .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{name}")))
                 .await?;
         }
     }
@@ -243,12 +267,13 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
     // Open the gates, including any an interrupted earlier run left closed.
     for (table, _) in &r.gates {
         client
-            .execute(&format!("DROP TABLE IF EXISTS {db}.{table}_gate"))
+            .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{table}_gate")))
             .await?;
     }
     if let Some(cluster) = &config.cluster {
         report.distributed_created =
-            crate::cluster::ensure_distributed(client, db, cluster).await?;
+            crate::cluster::ensure_distributed(client, db, cluster, config.replicated).await?;
+        report.replicated = config.replicated;
     }
     Ok(report)
 }
@@ -257,6 +282,11 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
 pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStatus> {
     let client = &client.clone().with_database("system");
     let server = client.version().await?;
+    let mut config = config.clone();
+    if let Some(cluster) = &config.cluster {
+        config.replicated = crate::cluster::shape(client, cluster).await?;
+    }
+    let config = &config;
     let r = render(config, server)?;
     let db = &config.database;
     #[derive(Deserialize)]

@@ -3,8 +3,10 @@
 //! consumer group, so the broker splits the partitions between them), and `<db>_all` holds a
 //! Distributed twin of each table, which the page, the audit and the checks read.
 //!
-//! Shards of one replica only: replicas of a shard need Replicated tables and ON CLUSTER DDL
-//! through Keeper, which this mode does not make yet; such a cluster is refused.
+//! Shards of one replica: each server is applied to on its own (no Keeper needed). Shards
+//! with replicas: every DDL statement goes ON CLUSTER (Keeper's DDL queue runs it on every
+//! server) and every MergeTree table becomes Replicated, so a shard's replicas hold the same
+//! rows whichever of them consumed them.
 
 use std::collections::BTreeMap;
 
@@ -53,37 +55,25 @@ async fn columns(
     Ok(out)
 }
 
-/// Checks the cluster's shape, then makes (or re-makes, where the table's columns changed)
-/// the Distributed twin of every MergeTree table of `db`. Returns the twins made.
+/// Makes (or re-makes, where the table's columns changed) the Distributed twin of every
+/// MergeTree table of `db`, on every server when `replicated` (ON CLUSTER). Returns the
+/// twins made.
 pub(crate) async fn ensure_distributed(
     client: &Client,
     db: &str,
     cluster: &str,
+    replicated: bool,
 ) -> Result<Vec<String>> {
-    let shape: Shape = client
-        .query_one(&render(
-            "cluster_shape.sql",
-            include_str!("../sql/cluster/cluster_shape.sql"),
-            &[("cluster_name", quote(cluster))],
-        )?)
-        .await?;
-    if shape.shards == 0 {
-        return Err(Error::Invalid(format!(
-            "cluster {cluster:?} is not in this server's remote_servers (system.clusters); \
-             define it in the server's config on every shard, or leave out --cluster"
-        )));
-    }
-    if shape.replicas > 1 {
-        return Err(Error::Invalid(format!(
-            "cluster {cluster:?} has {} replicas per shard: replicated shards need Replicated \
-             tables and ON CLUSTER DDL through Keeper, which --cluster does not make yet; use \
-             one replica per shard",
-            shape.replicas
-        )));
-    }
+    let ddl = |s: String| {
+        if replicated {
+            on_cluster(&s, cluster)
+        } else {
+            s
+        }
+    };
     let all = distributed_database(db);
     client
-        .execute(&format!("CREATE DATABASE IF NOT EXISTS {all}"))
+        .execute(&ddl(format!("CREATE DATABASE IF NOT EXISTS {all}")))
         .await?;
     let local = columns(client, include_str!("../sql/cluster/table_columns.sql"), db).await?;
     let twins = columns(
@@ -99,13 +89,13 @@ pub(crate) async fn ensure_distributed(
             Some(_) => {
                 // Holds no rows of its own: re-made with the table's new columns.
                 client
-                    .execute(&format!("DROP TABLE IF EXISTS {all}.{table}"))
+                    .execute(&ddl(format!("DROP TABLE IF EXISTS {all}.{table}")))
                     .await?;
             }
             None => {}
         }
         client
-            .execute(&render(
+            .execute(&ddl(render(
                 "distributed_table.sql",
                 include_str!("../sql/cluster/distributed_table.sql"),
                 &[
@@ -114,10 +104,172 @@ pub(crate) async fn ensure_distributed(
                     ("table", table.clone()),
                     ("cluster", cluster.to_string()),
                 ],
-            )?)
+            )?))
             .await?;
         tracing::info!(table = %format!("{all}.{table}"), cluster, "distributed table created");
         made.push(table.clone());
     }
     Ok(made)
+}
+
+/// Statement starts that create, change or drop a distributed object; the object's name
+/// follows each.
+const DDL_STARTS: [&str; 8] = [
+    "CREATE DATABASE IF NOT EXISTS ",
+    "CREATE TABLE IF NOT EXISTS ",
+    "CREATE TABLE ",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS ",
+    "CREATE MATERIALIZED VIEW ",
+    "ALTER TABLE ",
+    "DROP TABLE IF EXISTS ",
+    "DROP TABLE ",
+];
+
+/// `stmt` run on every server of `cluster` (through Keeper's DDL queue): `ON CLUSTER` after
+/// the object's name. Anything else (an INSERT) is returned as it is: it runs where sent.
+pub(crate) fn on_cluster(stmt: &str, cluster: &str) -> String {
+    for start in DDL_STARTS {
+        if let Some(rest) = stmt.strip_prefix(start) {
+            let name_end = rest
+                .find(|c: char| c.is_whitespace() || c == '(' || c == ';')
+                .unwrap_or(rest.len());
+            let (name, tail) = rest.split_at(name_end);
+            return format!("{start}{name} ON CLUSTER {cluster}{tail}");
+        }
+    }
+    stmt.to_string()
+}
+
+/// Where each replicated table keeps its replication log: the table's UUID (the same on
+/// every replica when created ON CLUSTER, so a table dropped and made again gets a fresh
+/// path) and the shard; `{replica}` names the server. Both macros come from each server's
+/// config (docker/cluster/macros-*.xml).
+const REPLICA_PATH: &str = "'/clickhouse/tables/{uuid}/{shard}', '{replica}'";
+
+/// `ENGINE = [X]MergeTree[(args)]` → `ENGINE = Replicated[X]MergeTree(path, replica[, args])`.
+pub(crate) fn replicated(stmt: &str) -> String {
+    let Some(at) = stmt.find("ENGINE = ") else {
+        return stmt.to_string();
+    };
+    let engine_at = at + "ENGINE = ".len();
+    let rest = &stmt[engine_at..];
+    let name_end = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
+    let name = &rest[..name_end];
+    if !name.ends_with("MergeTree") || name.starts_with("Replicated") {
+        return stmt.to_string();
+    }
+    let after = &rest[name_end..];
+    let (args, tail) = match after.strip_prefix('(') {
+        Some(inner) => {
+            let close = inner.find(')').unwrap_or(inner.len());
+            let args = inner[..close].trim();
+            (
+                (!args.is_empty()).then(|| args.to_string()),
+                &inner[(close + 1).min(inner.len())..],
+            )
+        }
+        None => (None, after),
+    };
+    let args = match args {
+        Some(a) => format!("{REPLICA_PATH}, {a}"),
+        None => REPLICA_PATH.to_string(),
+    };
+    format!("{}Replicated{name}({args}){tail}", &stmt[..engine_at])
+}
+
+/// The cluster as this server sees it: shards, and whether they have replicas (then DDL
+/// goes ON CLUSTER and tables are Replicated, which needs Keeper).
+pub(crate) async fn shape(client: &Client, cluster: &str) -> Result<bool> {
+    let shape: Shape = client
+        .query_one(&render(
+            "cluster_shape.sql",
+            include_str!("../sql/cluster/cluster_shape.sql"),
+            &[("cluster_name", quote(cluster))],
+        )?)
+        .await?;
+    if shape.shards == 0 {
+        return Err(Error::Invalid(format!(
+            "cluster {cluster:?} is not in this server's remote_servers (system.clusters); \
+             define it in the server's config on every shard, or leave out --cluster"
+        )));
+    }
+    let replicated = shape.replicas > 1;
+    if replicated {
+        // Replicated tables and ON CLUSTER DDL both go through Keeper (or ZooKeeper).
+        client
+            .execute("SELECT count() FROM system.zookeeper WHERE path = '/'")
+            .await
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "cluster {cluster:?} has {} replicas per shard, which needs Keeper (or \
+                     ZooKeeper) for Replicated tables and ON CLUSTER DDL, and this server has \
+                     none configured: {e}",
+                    shape.replicas
+                ))
+            })?;
+    }
+    Ok(replicated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_goes_on_cluster_and_inserts_stay_local() {
+        assert_eq!(
+            on_cluster(
+                "CREATE TABLE IF NOT EXISTS shop.sales\n(\n    a String\n)",
+                "retail"
+            ),
+            "CREATE TABLE IF NOT EXISTS shop.sales ON CLUSTER retail\n(\n    a String\n)"
+        );
+        assert_eq!(
+            on_cluster(
+                "CREATE MATERIALIZED VIEW shop.v TO shop.t AS\nSELECT 1",
+                "r"
+            ),
+            "CREATE MATERIALIZED VIEW shop.v ON CLUSTER r TO shop.t AS\nSELECT 1"
+        );
+        assert_eq!(
+            on_cluster("ALTER TABLE shop.sales\n    ADD COLUMN x String", "r"),
+            "ALTER TABLE shop.sales ON CLUSTER r\n    ADD COLUMN x String"
+        );
+        assert_eq!(
+            on_cluster("DROP TABLE IF EXISTS shop.x", "r"),
+            "DROP TABLE IF EXISTS shop.x ON CLUSTER r"
+        );
+        assert_eq!(
+            on_cluster("CREATE DATABASE IF NOT EXISTS shop", "r"),
+            "CREATE DATABASE IF NOT EXISTS shop ON CLUSTER r"
+        );
+        let insert = "INSERT INTO shop.sales SELECT 1";
+        assert_eq!(on_cluster(insert, "r"), insert);
+    }
+
+    #[test]
+    fn merge_trees_become_replicated_with_their_arguments() {
+        assert_eq!(
+            replicated("CREATE TABLE t (a Int8)\nENGINE = MergeTree\nORDER BY a"),
+            "CREATE TABLE t (a Int8)\nENGINE = ReplicatedMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}')\nORDER BY a"
+        );
+        assert_eq!(
+            replicated("ENGINE = ReplacingMergeTree(updated_at)\nORDER BY table"),
+            "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}', updated_at)\nORDER BY table"
+        );
+        assert_eq!(
+            replicated("ENGINE = AggregatingMergeTree\nPARTITION BY x"),
+            "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}')\nPARTITION BY x"
+        );
+        for same in [
+            "ENGINE = Kafka\nSETTINGS a = 1",
+            "ENGINE = Null",
+            "ENGINE = ReplicatedMergeTree('/p', 'r')",
+            "INSERT INTO t SELECT 1",
+        ] {
+            assert_eq!(replicated(same), same);
+        }
+    }
 }

@@ -134,6 +134,9 @@ pub struct SchemaConfig {
     pub cluster: Option<String>,
     /// Kafka security for the engine; as table settings where the server takes them.
     pub kafka_security: Option<KafkaSecurity>,
+    /// The cluster's shards have replicas: every DDL statement goes ON CLUSTER and every
+    /// MergeTree table is Replicated (`cluster.rs`). `apply` sets it from the cluster.
+    pub replicated: bool,
 }
 
 impl SchemaConfig {
@@ -148,6 +151,7 @@ impl SchemaConfig {
             thread_per_consumer: false,
             cluster: None,
             kafka_security: None,
+            replicated: false,
         }
     }
 
@@ -559,7 +563,29 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
                 .collect::<Result<_>>()?
         },
         features,
-    })
+    }
+    .for_cluster(config))
+}
+
+impl Rendered {
+    /// On a cluster with replicas: every statement ON CLUSTER, every table Replicated.
+    fn for_cluster(mut self, config: &SchemaConfig) -> Self {
+        let Some(cluster) = config.cluster.as_deref().filter(|_| config.replicated) else {
+            return self;
+        };
+        let fix = |s: &mut String| *s = cluster::replicated(&cluster::on_cluster(s, cluster));
+        self.state.iter_mut().for_each(fix);
+        for (_, _, stmts) in &mut self.migrations {
+            stmts.iter_mut().for_each(fix);
+        }
+        for (_, _, s) in &mut self.ingest {
+            fix(s);
+        }
+        for (_, s) in &mut self.gates {
+            fix(s);
+        }
+        self
+    }
 }
 
 /// What a view reads, as `{{with}}` and `{{from}}`: the input's fields, parsed by the
@@ -650,9 +676,14 @@ pub fn script(config: &SchemaConfig, version: ServerVersion) -> Result<String> {
     let config = &shown;
     let r = render(config, version)?;
     let features = Features::for_version(version)?;
+    let create_db = format!("CREATE DATABASE IF NOT EXISTS {}", config.database);
+    let create_db = match config.cluster.as_deref().filter(|_| config.replicated) {
+        Some(c) => cluster::on_cluster(&create_db, c),
+        None => create_db,
+    };
     let mut out = format!(
         "-- Schema for ClickHouse {version} (database {db}).\n-- Features: {features}\n\n\
-         CREATE DATABASE IF NOT EXISTS {db};\n\n",
+         {create_db};\n\n",
         db = config.database
     );
     for s in &r.state {

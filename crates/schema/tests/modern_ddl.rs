@@ -51,9 +51,33 @@ fn ddl_for_25_8_runs_on_current_clickhouse() {
         "the printed DDL hides the password"
     );
 
+    check(&ddl, &[]);
+}
+
+/// A cluster whose shards have replicas: every statement ON CLUSTER, every table Replicated.
+/// chDB has no Keeper to run them, so the check parses them only.
+#[test]
+fn cluster_ddl_with_replicas_parses_on_current_clickhouse() {
+    let mut config = schema::SchemaConfig::new("shop", "kafka:9092");
+    config.cluster = Some("retail".into());
+    config.replicated = true;
+    let ddl = schema::script(&config, "25.8".parse().unwrap()).expect("render the DDL for 25.8");
+    assert!(ddl.contains("CREATE TABLE IF NOT EXISTS shop.sales ON CLUSTER retail"));
+    assert!(ddl.contains(
+        "ReplicatedAggregatingMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}')"
+    ));
+    assert!(ddl.contains("CREATE MATERIALIZED VIEW shop.sales_corrections_mv ON CLUSTER retail TO"));
+    let out = check(&ddl, &["--parse-only"]);
+    assert!(out.contains("parse only"), "{out}");
+}
+
+/// Pipes `ddl` to the check with `args`; panics with its output unless it passes.
+fn check(ddl: &str, args: &[&str]) -> String {
+    let python = python();
     let script = check_script();
     let mut child = Command::new(&python)
         .arg(&script)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -80,4 +104,5 @@ fn ddl_for_25_8_runs_on_current_clickhouse() {
         stdout.contains("PASSED"),
         "the check did not report PASSED:\n{stdout}"
     );
+    stdout.into_owned()
 }

@@ -94,6 +94,10 @@ pub enum SchemaCommand {
         /// ClickHouse version to render for, e.g. 25.8 or 18.16 [default: ask the server].
         #[arg(long, value_name = "VERSION")]
         for_version: Option<ServerVersion>,
+        /// With --cluster: render for shards with replicas (ON CLUSTER, Replicated tables),
+        /// as `apply` does when the cluster has them.
+        #[arg(long)]
+        replicated: bool,
         #[command(flatten)]
         ingest: IngestArgs,
     },
@@ -129,18 +133,21 @@ pub async fn run(config: &Config, cmd: SchemaCommand) -> anyhow::Result<ExitCode
         }
         SchemaCommand::Print {
             for_version,
+            replicated,
             ingest,
         } => {
+            if replicated && config.cluster.is_none() {
+                anyhow::bail!("--replicated renders a cluster's schema: it needs --cluster NAME");
+            }
             let version = match for_version {
                 Some(v) => v,
                 None => config.clickhouse().version().await.context(
                     "asking the server for its version (or pass --for-version to print without a server)",
                 )?,
             };
-            print!(
-                "{}",
-                schema::script(&ingest.schema_config(config), version)?
-            );
+            let mut schema = ingest.schema_config(config);
+            schema.replicated = replicated;
+            print!("{}", schema::script(&schema, version)?);
             Ok(ExitCode::SUCCESS)
         }
         SchemaCommand::Status(ingest) => {

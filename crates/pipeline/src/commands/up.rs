@@ -72,7 +72,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     let stop = stop_on_signal();
     let server_stop = Arc::new(AtomicBool::new(false));
-    spawn_guards(config, &applied.server, server_stop.clone());
+    spawn_guards(config, &applied, server_stop.clone());
 
     if args.no_generate {
         let server = spawn(config, &args.serve, None, stop.clone());
@@ -135,12 +135,23 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
 /// check and the rollup check everywhere; where the server has no error stream mode, the verifier (every
 /// committed message is in a table or replayed) and the rescue of stalled Kafka tables.
 /// All stop with the dashboard.
-fn spawn_guards(config: &Config, server: &schema::ServerVersion, stop: Arc<AtomicBool>) {
+fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<AtomicBool>) {
+    let server = &applied.server;
     let period = std::time::Duration::from_secs(1);
-    let duplicates = reconcile::duplicates::Duplicates::new(config.clickhouse(), &config.database);
-    tokio::spawn(duplicates.run(period, stop.clone()));
-    let rollups = reconcile::rollups::Rollups::new(config.clickhouse(), &config.database);
-    tokio::spawn(rollups.run(period, stop.clone()));
+    if applied.replicated {
+        // Both read one server's parts by block number, which Replicated tables number per
+        // partition; and a shard's copies may sit on another shard.
+        tracing::warn!(
+            "cluster with replicas: the duplicate and rollup checks do not run; a block the \
+             engine delivers twice is counted twice until then (pipeline audit shows duplicates)"
+        );
+    } else {
+        let duplicates =
+            reconcile::duplicates::Duplicates::new(config.clickhouse(), &config.database);
+        tokio::spawn(duplicates.run(period, stop.clone()));
+        let rollups = reconcile::rollups::Rollups::new(config.clickhouse(), &config.database);
+        tokio::spawn(rollups.run(period, stop.clone()));
+    }
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
     if !stream_mode {
         let schema = config.schema();
