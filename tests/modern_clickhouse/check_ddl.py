@@ -823,7 +823,7 @@ RECONCILE_SQL = __import__("pathlib").Path(__file__).resolve().parents[2] / "cra
 def reconcile_sql(name, db, **values):
     """One of the rollup check's statements, rendered as crates/reconcile renders it."""
     text = (RECONCILE_SQL / name).read_text(encoding="utf-8")
-    for k, v in dict(values, db=f"`{db}`").items():
+    for k, v in dict(values, db=f"`{db}`", read_db=f"`{db}`").items():
         text = text.replace("{{" + k + "}}", str(v))
     if "{{" in text:
         raise CheckFailed(f"{name}: a placeholder left unrendered")

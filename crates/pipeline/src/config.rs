@@ -54,6 +54,15 @@ pub struct CommonArgs {
     /// every shard (`pipeline schema apply --clickhouse-url <shard>`).
     #[arg(long, env = "PIPELINE_CLUSTER", global = true, value_name = "NAME")]
     pub cluster: Option<String>,
+    /// Cluster mode: every shard's HTTP URL, for the duplicate and rollup checks, which read
+    /// each server's new parts [default: --clickhouse-url only].
+    #[arg(
+        long,
+        env = "PIPELINE_SHARD_URLS",
+        global = true,
+        value_name = "URL,..."
+    )]
+    pub shard_urls: Option<String>,
     /// Kafka security protocol for every client and the ClickHouse Kafka engine:
     /// plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
     #[arg(
@@ -109,6 +118,7 @@ struct FileConfig {
     clickhouse_password: Option<String>,
     database: Option<String>,
     cluster: Option<String>,
+    shard_urls: Option<String>,
     kafka_security_protocol: Option<String>,
     kafka_sasl_mechanism: Option<String>,
     kafka_sasl_username: Option<String>,
@@ -128,6 +138,8 @@ pub struct Config {
     pub clickhouse_password: Option<String>,
     pub database: String,
     pub cluster: Option<String>,
+    /// Cluster mode: the servers whose parts the duplicate and rollup checks read.
+    pub shard_urls: Vec<String>,
     /// Kafka security, for this program's clients and (where the server takes it as table
     /// settings) the Kafka engine.
     pub kafka_security: Option<schema::KafkaSecurity>,
@@ -149,6 +161,7 @@ impl std::fmt::Debug for Config {
             )
             .field("database", &self.database)
             .field("cluster", &self.cluster)
+            .field("shard_urls", &self.shard_urls)
             .field("kafka_security", &self.kafka_security)
             .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
             .field("sales_topic", &self.sales_topic)
@@ -184,6 +197,14 @@ impl CommonArgs {
             clickhouse_password: pick(&self.clickhouse_password, file.clickhouse_password),
             database: pick(&self.database, file.database).unwrap_or_else(|| "default".into()),
             cluster: pick(&self.cluster, file.cluster).filter(|c| !c.is_empty()),
+            shard_urls: pick(&self.shard_urls, file.shard_urls)
+                .map(|u| {
+                    u.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             kafka_security: kafka_security(
                 pick(&self.kafka_security_protocol, file.kafka_security_protocol),
                 pick(&self.kafka_sasl_mechanism, file.kafka_sasl_mechanism),
@@ -207,6 +228,14 @@ impl CommonArgs {
                 "--clickhouse-url {:?} must start with http:// or https://",
                 config.clickhouse_url
             );
+        }
+        for url in &config.shard_urls {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                anyhow::bail!("--shard-urls: {url:?} must start with http:// or https://");
+            }
+        }
+        if !config.shard_urls.is_empty() && config.cluster.is_none() {
+            anyhow::bail!("--shard-urls is for cluster mode: it needs --cluster NAME");
         }
         if config.kafka_brokers.trim().is_empty() {
             anyhow::bail!("--kafka-brokers is empty");
@@ -263,12 +292,27 @@ fn kafka_security(
 
 impl Config {
     pub fn clickhouse(&self) -> clickhouse_http::Client {
-        clickhouse_http::Client::new(&self.clickhouse_url)
+        self.clickhouse_at(&self.clickhouse_url)
+    }
+
+    /// A client for another server of the cluster, with the same user.
+    pub fn clickhouse_at(&self, url: &str) -> clickhouse_http::Client {
+        clickhouse_http::Client::new(url)
             .with_user(
                 self.clickhouse_user.clone(),
                 self.clickhouse_password.clone(),
             )
             .with_database(&self.database)
+    }
+
+    /// The servers whose parts the duplicate and rollup checks read: every shard listed, or
+    /// the one server.
+    pub fn check_urls(&self) -> Vec<String> {
+        if self.shard_urls.is_empty() {
+            vec![self.clickhouse_url.clone()]
+        } else {
+            self.shard_urls.clone()
+        }
     }
 
     pub fn kafka(&self) -> publish::KafkaSettings {

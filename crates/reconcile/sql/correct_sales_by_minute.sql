@@ -18,7 +18,7 @@ FROM
         SELECT event_id, any(event_time) AS e_event_time, any(category) AS e_category,
                any(product_id) AS e_product_id, any(quantity) AS e_quantity, any(total) AS e_total,
                any(customer_id) AS e_customer_id
-        FROM {{db}}.sales
+        FROM {{read_db}}.sales
         WHERE event_time >= toDateTime({{lo}}) AND event_time < toDateTime({{hi}})
           AND toUInt32(toStartOfMinute(event_time)) IN ({{minutes}})
         GROUP BY event_id
@@ -28,7 +28,7 @@ FROM
            -sumMerge(orders) AS d_orders, -sumMerge(items) AS d_items,
            -toDecimal128(sumMerge(revenue), 2) AS d_revenue, '' AS customer_id,
            toUInt8(0) AS from_raw
-    FROM {{db}}.sales_by_minute
+    FROM {{read_db}}.sales_by_minute
     WHERE minute >= toDateTime({{lo}}) AND minute < toDateTime({{hi}})
       AND toUInt32(minute) IN ({{minutes}})
     GROUP BY minute, category, product_id

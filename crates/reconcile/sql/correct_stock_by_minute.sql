@@ -14,7 +14,7 @@ FROM
         SELECT event_id, any(event_time) AS e_event_time, any(warehouse) AS e_warehouse,
                any(product_id) AS e_product_id, any(product_name) AS e_product_name,
                any(movement_type) AS e_movement_type, any(quantity) AS e_quantity
-        FROM {{db}}.stock_movements
+        FROM {{read_db}}.stock_movements
         WHERE event_time >= toDateTime({{lo}}) AND event_time < toDateTime({{hi}})
           AND toUInt32(toStartOfMinute(event_time)) IN ({{minutes}})
         GROUP BY event_id
@@ -22,7 +22,7 @@ FROM
     UNION ALL
     SELECT minute, warehouse, product_id, product_name, movement_type,
            -sumMerge(events) AS d_events, -sumMerge(quantity) AS d_quantity
-    FROM {{db}}.stock_by_minute
+    FROM {{read_db}}.stock_by_minute
     WHERE minute >= toDateTime({{lo}}) AND minute < toDateTime({{hi}})
       AND toUInt32(minute) IN ({{minutes}})
     GROUP BY minute, warehouse, product_id, product_name, movement_type

@@ -9,7 +9,7 @@ FROM
     SELECT event_id, any(event_time) AS first_event_time, any(product_id) AS first_product_id,
            any(category) AS first_category, any(quantity) AS first_quantity, any(total) AS first_total,
            toInt64(count() - 1) AS extra
-    FROM {{db}}.sales
+    FROM {{read_db}}.sales
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
     HAVING count() > 1
@@ -17,7 +17,7 @@ FROM
 ANY LEFT JOIN
 (
     SELECT event_id, sum(copies_removed) AS removed
-    FROM {{db}}.sales_duplicates
+    FROM {{read_db}}.sales_duplicates
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
 ) USING event_id

@@ -8,7 +8,7 @@ FROM
            any(product_name) AS first_product_name, any(warehouse) AS first_warehouse,
            any(movement_type) AS first_movement_type, any(quantity) AS first_quantity,
            toInt64(count() - 1) AS extra
-    FROM {{db}}.stock_movements
+    FROM {{read_db}}.stock_movements
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
     HAVING count() > 1
@@ -16,7 +16,7 @@ FROM
 ANY LEFT JOIN
 (
     SELECT event_id, sum(copies_removed) AS removed
-    FROM {{db}}.stock_movements_duplicates
+    FROM {{read_db}}.stock_movements_duplicates
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
 ) USING event_id

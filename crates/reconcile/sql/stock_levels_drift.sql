@@ -15,7 +15,7 @@ FROM
     FROM
     (
         SELECT warehouse, product_id, product_name, movement_type, sumMerge(quantity) AS moved
-        FROM {{db}}.stock_by_minute
+        FROM {{read_db}}.stock_by_minute
         GROUP BY warehouse, product_id, product_name, movement_type
     )
     GROUP BY warehouse, product_id, product_name
@@ -23,7 +23,7 @@ FROM
     SELECT warehouse, product_id, product_name,
            -sum(supplied) AS d_supplied, -sum(relocated) AS d_relocated,
            -sum(written_off) AS d_written_off
-    FROM {{db}}.stock_levels
+    FROM {{read_db}}.stock_levels
     GROUP BY warehouse, product_id, product_name
 )
 GROUP BY warehouse, product_id, product_name

@@ -6,8 +6,6 @@
 //! cover — copies of a message share its event_time, and event_time leads the tables'
 //! ORDER BY. For a live stream that is the last minute or so of events.
 
-use std::time::Duration;
-
 use clickhouse_http::{quote, Client};
 use serde::Deserialize;
 
@@ -34,6 +32,9 @@ pub struct Pass {
 pub struct Duplicates {
     client: Client,
     db: String,
+    /// Where copies and the ledger are counted: `db`, or in cluster mode the Distributed
+    /// tables, so a copy on another shard is found too (recorded here, subtracted here).
+    read_db: String,
 }
 
 impl Duplicates {
@@ -42,7 +43,14 @@ impl Duplicates {
         Duplicates {
             client: client.with_database(db),
             db: db.to_string(),
+            read_db: db.to_string(),
         }
+    }
+
+    /// Counts copies and ledger rows in `db` (cluster mode: the Distributed tables).
+    pub fn reading_from(mut self, db: &str) -> Self {
+        self.read_db = db.to_string();
+        self
     }
 
     /// One pass over every table; safe to repeat.
@@ -133,7 +141,11 @@ impl Duplicates {
                     "record_duplicates.sql",
                     record,
                     db,
-                    &[("lo", range.lo.to_string()), ("hi", range.hi.to_string())],
+                    &[
+                        ("lo", range.lo.to_string()),
+                        ("hi", range.hi.to_string()),
+                        ("read_db", self.read_db.clone()),
+                    ],
                 )?)
                 .await?;
             let after: Count = self.client.query_one(&count).await?;
@@ -157,26 +169,5 @@ impl Duplicates {
                 .await?;
         }
         Ok(pass)
-    }
-
-    /// Passes every `period` until `stop` is set; errors are logged and retried.
-    pub async fn run(self, period: Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut failing = false;
-        while !stop.load(Relaxed) {
-            match self.pass().await {
-                Ok(_) if failing => {
-                    tracing::info!("duplicate check works again");
-                    failing = false;
-                }
-                Ok(_) => {}
-                Err(e) if !failing => {
-                    tracing::warn!(error = %e, "duplicate check failed; retrying");
-                    failing = true;
-                }
-                Err(_) => {}
-            }
-            tokio::time::sleep(period).await;
-        }
     }
 }

@@ -76,7 +76,13 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Renders one of this crate's `.sql` files (no feature blocks).
 fn sql(name: &str, source: &str, db: &str, extra: &[(&'static str, String)]) -> Result<String> {
-    let mut values = BTreeMap::from([("db", db.to_string()), ("db_name", quote(db))]);
+    // {{read_db}}: where the checks read rows (the tables, or in cluster mode their
+    // Distributed twins); writes go to {{db}}, this server's own tables.
+    let mut values = BTreeMap::from([
+        ("db", db.to_string()),
+        ("db_name", quote(db)),
+        ("read_db", db.to_string()),
+    ]);
     values.extend(extra.iter().cloned());
     template::render(name, source, &values, &|_| None).map_err(Error::Other)
 }

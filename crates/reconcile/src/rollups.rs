@@ -114,6 +114,9 @@ type LevelsDrift = BTreeMap<LevelsKey, (i64, i64, i64)>;
 pub struct Rollups {
     client: Client,
     db: String,
+    /// Where rows and rollups are compared: `db`, or in cluster mode the Distributed tables
+    /// (the figures are the cluster's; a correction written here fixes the total).
+    read_db: String,
     families: [Family; 2],
     levels_checked: Option<Instant>,
     levels_candidate: Option<(Instant, LevelsDrift)>,
@@ -125,6 +128,7 @@ impl Rollups {
         Rollups {
             client: client.with_database(db),
             db: db.to_string(),
+            read_db: db.to_string(),
             families: [
                 Family {
                     rollup: "sales_by_minute",
@@ -150,6 +154,12 @@ impl Rollups {
             levels_checked: None,
             levels_candidate: None,
         }
+    }
+
+    /// Compares rows and rollups in `db` (cluster mode: the Distributed tables).
+    pub fn reading_from(mut self, db: &str) -> Self {
+        self.read_db = db.to_string();
+        self
     }
 
     /// One pass: note the minutes new parts touched, check the settled ones, look at
@@ -320,6 +330,7 @@ impl Rollups {
                         ("lo", lo.to_string()),
                         ("hi", hi.to_string()),
                         ("minutes", minutes),
+                        ("read_db", self.read_db.clone()),
                     ],
                 )?)
                 .await?;
@@ -453,7 +464,7 @@ impl Rollups {
                 "stock_levels_drift.sql",
                 include_str!("../sql/stock_levels_drift.sql"),
                 &self.db,
-                &[],
+                &[("read_db", self.read_db.clone())],
             )?)
             .await?;
         Ok(rows
@@ -466,24 +477,44 @@ impl Rollups {
             })
             .collect())
     }
+}
 
-    /// Passes every `period` until `stop` is set; errors are logged and retried.
-    pub async fn run(mut self, period: Duration, stop: Arc<AtomicBool>) {
-        let mut failing = false;
-        while !stop.load(Relaxed) {
-            match self.pass().await {
-                Ok(_) if failing => {
-                    tracing::info!("rollup check works again");
-                    failing = false;
-                }
-                Ok(_) => {}
-                Err(e) if !failing => {
-                    tracing::warn!(error = %e, "rollup check failed; retrying");
-                    failing = true;
-                }
-                Err(_) => {}
+/// Runs duplicate checks and rollup checks one after another, every `period`, until `stop`:
+/// in cluster mode one of each per shard, all comparing the cluster's totals, so one must
+/// see what the one before it wrote (side by side, two would correct the same difference).
+pub async fn run_checks(
+    mut duplicates: Vec<crate::duplicates::Duplicates>,
+    mut rollups: Vec<Rollups>,
+    period: Duration,
+    stop: Arc<AtomicBool>,
+) {
+    let mut failing = false;
+    while !stop.load(Relaxed) {
+        let mut result = Ok(());
+        for d in &mut duplicates {
+            match d.pass().await {
+                Ok(p) => tracing::debug!(?p, "duplicate check pass"),
+                Err(e) => result = Err(e),
             }
-            tokio::time::sleep(period).await;
         }
+        for r in &mut rollups {
+            match r.pass().await {
+                Ok(p) => tracing::debug!(?p, "rollup check pass"),
+                Err(e) => result = Err(e),
+            }
+        }
+        match result {
+            Ok(()) if failing => {
+                tracing::info!("duplicate and rollup checks work again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "duplicate or rollup check failed; retrying");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(period).await;
     }
 }

@@ -146,11 +146,30 @@ fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<Atomic
              engine delivers twice is counted twice until then (pipeline audit shows duplicates)"
         );
     } else {
-        let duplicates =
-            reconcile::duplicates::Duplicates::new(config.clickhouse(), &config.database);
-        tokio::spawn(duplicates.run(period, stop.clone()));
-        let rollups = reconcile::rollups::Rollups::new(config.clickhouse(), &config.database);
-        tokio::spawn(rollups.run(period, stop.clone()));
+        // One of each per server listed (cluster mode: per shard), run one after another and
+        // comparing the cluster's totals (the Distributed tables) where there is a cluster.
+        let read_db = config.query_database();
+        let urls = config.check_urls();
+        let duplicates = urls
+            .iter()
+            .map(|u| {
+                reconcile::duplicates::Duplicates::new(config.clickhouse_at(u), &config.database)
+                    .reading_from(&read_db)
+            })
+            .collect();
+        let rollups = urls
+            .iter()
+            .map(|u| {
+                reconcile::rollups::Rollups::new(config.clickhouse_at(u), &config.database)
+                    .reading_from(&read_db)
+            })
+            .collect();
+        tokio::spawn(reconcile::rollups::run_checks(
+            duplicates,
+            rollups,
+            period,
+            stop.clone(),
+        ));
     }
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
     if !stream_mode {
