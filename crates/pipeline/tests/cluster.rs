@@ -252,31 +252,21 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
         eprintln!("{table}: {want} events, per shard {per_shard:?}");
     }
     // The page, from the Distributed rollups.
-    page_shows(&listen, sales, moves).await;
+    common::page_shows(&format!("http://{listen}"), sales, moves, "two shards").await;
 
     // Copies: every sales message delivered again, through shard 2's replay door (as a
     // rebalance can hand a partition's uncommitted block to the other shard). About half are
     // copies of events on shard 1. The checks of `up` (one per shard, reading the cluster's
     // totals) record them all and take them out of the figures.
     let messages = tokio::task::block_in_place(|| common::read_all(&env, &env.sales_topic));
-    let copies: Vec<reconcile::replay::Raw> = messages
-        .into_iter()
-        .take(2_000)
-        .enumerate()
-        .map(|(offset, payload)| reconcile::replay::Raw {
-            partition: -1,
-            offset: offset as i64,
-            timestamp_ms: 0,
-            payload,
-        })
-        .collect();
+    let copies = common::as_replayed(messages.into_iter().take(2_000));
     let source = &reconcile::Source::both(&env.sales_topic, &env.warehouse_topic, |t| t.into())[0];
     reconcile::replay::insert(&clients[1], &db, source, &copies)
         .await
         .unwrap();
     let total = held(&clients[0], &all, "sales").await;
     assert_eq!((total.rows, total.unique), (sales + 2_000, sales));
-    page_shows(&listen, sales, moves).await;
+    common::page_shows(&format!("http://{listen}"), sales, moves, "two shards").await;
     #[derive(Deserialize)]
     struct Ledger {
         removed: i64,
@@ -297,38 +287,4 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
         let _ = c.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
     }
     drop(shards);
-}
-
-/// Waits (30 s at most) until the page's orders and row counts equal what was produced.
-async fn page_shows(listen: &str, sales: u64, moves: u64) {
-    let start = Instant::now();
-    loop {
-        let ov: Value = reqwest::get(format!("http://{listen}/api/overview?range=24h"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let health: Value = reqwest::get(format!("http://{listen}/api/health"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let orders = ov["kpis"]["orders"]["value"].to_string();
-        let rows: Vec<u64> = health["topics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["rows"].as_u64().unwrap())
-            .collect();
-        if orders.trim_matches('"') == sales.to_string() && rows == [sales, moves] {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the page shows {orders} orders and rows {rows:?}; produced {sales} sales, {moves} movements"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }

@@ -155,16 +155,6 @@ impl Up {
         }
     }
 
-    async fn json(&self, path: &str) -> Value {
-        reqwest::get(format!("http://127.0.0.1:{}{path}", self.port))
-            .await
-            .and_then(|r| r.error_for_status())
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-            .json()
-            .await
-            .unwrap()
-    }
-
     fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -274,30 +264,13 @@ async fn scenario(services: &Services, fault: Fault, what: &str) {
             "{what}: the broker holds each acknowledged event once"
         );
     }
-    let start = Instant::now();
-    loop {
-        let ov = up.json("/api/overview?range=24h").await;
-        let health = up.json("/api/health").await;
-        let orders: u64 = ov["kpis"]["orders"]["value"]
-            .to_string()
-            .trim_matches('"')
-            .parse()
-            .unwrap();
-        let rows: Vec<u64> = health["topics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["rows"].as_u64().unwrap())
-            .collect();
-        if orders == want_orders && rows == [want_orders, want_moves] {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what}: the dashboard shows {orders} orders and rows {rows:?}, the broker holds {want_orders} sales and {want_moves} movements"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    common::page_shows(
+        &format!("http://127.0.0.1:{}", up.port),
+        want_orders,
+        want_moves,
+        what,
+    )
+    .await;
     // The stock rollups too: stock_by_minute counts each movement once, and stock_levels
     // agrees with the raw table per warehouse and product (its check runs every 30 s).
     let root = clickhouse_http::Client::new(&format!("http://127.0.0.1:{CH_HTTP_PORT}"));

@@ -228,16 +228,7 @@ async fn events_delivered_twice_are_counted_once() {
     // group here would need a DETACH, and 18.16 destroying a consumer has aborted the
     // server: see ARCHITECTURE.md.)
     let messages = tokio::task::block_in_place(|| common::read_all(&env, &env.sales_topic));
-    let copies: Vec<reconcile::replay::Raw> = messages
-        .into_iter()
-        .enumerate()
-        .map(|(offset, payload)| reconcile::replay::Raw {
-            partition: -1,
-            offset: offset as i64,
-            timestamp_ms: 0,
-            payload,
-        })
-        .collect();
+    let copies = common::as_replayed(messages);
     let sales = &Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
         format!("clickhouse_{db}_{t}")
     })[0];

@@ -313,3 +313,55 @@ pub fn stock_levels_off(db: &str) -> String {
             GROUP BY warehouse, product_id HAVING off != 0))"
     )
 }
+
+/// Messages as the replay door takes them (partition -1: not from the engine; offsets in
+/// order), for delivering them again.
+pub fn as_replayed(messages: impl IntoIterator<Item = Vec<u8>>) -> Vec<reconcile::replay::Raw> {
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(offset, payload)| reconcile::replay::Raw {
+            partition: -1,
+            offset: offset as i64,
+            timestamp_ms: 0,
+            payload,
+        })
+        .collect()
+}
+
+/// Waits (30 s at most) until the page at `base` shows `sales` orders over 24 h and row
+/// counts `[sales, moves]`.
+pub async fn page_shows(base: &str, sales: u64, moves: u64, what: &str) {
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            reqwest::get(&url)
+                .await
+                .and_then(|r| r.error_for_status())
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let ov = get("/api/overview?range=24h").await;
+        let health = get("/api/health").await;
+        let orders = ov["kpis"]["orders"]["value"].to_string();
+        let rows: Vec<u64> = health["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["rows"].as_u64().unwrap())
+            .collect();
+        if orders.trim_matches('"') == sales.to_string() && rows == [sales, moves] {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: the dashboard shows {orders} orders and rows {rows:?}; produced {sales} sales and {moves} movements"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
