@@ -4,6 +4,8 @@
 # ---------------------------------------------------------------- settings
 TOOLS_DIR=${PIPELINE_TOOLS_DIR:-$HOME/.cache/retail-pipeline/tools}
 DATA_DIR=${PIPELINE_DATA_DIR:-$REPO_DIR/.data}
+# The servers start inside their own directories: a relative path is taken from here.
+case $DATA_DIR in /*) ;; *) DATA_DIR=$PWD/$DATA_DIR ;; esac
 START_TIMEOUT=${SERVICES_START_TIMEOUT:-60}
 
 TANSU_VERSION=0.6.0
