@@ -81,19 +81,7 @@ async fn every_phase_reports_positive_figures() {
     positive(&i["backlog_produce_events_per_s"], "backlog events/s");
 
     // The bench databases are dropped.
-    #[derive(serde::Deserialize)]
-    struct N {
-        n: u64,
-    }
-    let left: N = env
-        .root()
-        .query_one(&format!(
-            "SELECT count() AS n FROM system.databases WHERE startsWith(name, '{}')",
-            env.database
-        ))
-        .await
-        .unwrap();
-    assert_eq!(left.n, 0, "bench databases left behind");
+    no_bench_databases_left(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,19 +188,7 @@ async fn api_phase_reports_positive_figures() {
     positive(&s["rss"]["peak_mb"], "serve RSS peak");
     positive(&s["rss"]["median_mb"], "serve RSS median");
 
-    #[derive(serde::Deserialize)]
-    struct N {
-        n: u64,
-    }
-    let left: N = env
-        .root()
-        .query_one(&format!(
-            "SELECT count() AS n FROM system.databases WHERE startsWith(name, '{}')",
-            env.database
-        ))
-        .await
-        .unwrap();
-    assert_eq!(left.n, 0, "bench databases left behind");
+    no_bench_databases_left(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -257,19 +233,7 @@ async fn the_latency_phase_reports_positive_figures() {
     }
     positive(&sales["block_fill_s"], "sales block fill");
 
-    #[derive(serde::Deserialize)]
-    struct N {
-        n: u64,
-    }
-    let left: N = env
-        .root()
-        .query_one(&format!(
-            "SELECT count() AS n FROM system.databases WHERE startsWith(name, '{}')",
-            env.database
-        ))
-        .await
-        .unwrap();
-    assert_eq!(left.n, 0, "bench databases left behind");
+    no_bench_databases_left(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -294,4 +258,21 @@ async fn api_phase_without_clickhouse_is_a_clear_error() {
         err.contains(&url) && err.contains("scripts/services start"),
         "{err}"
     );
+}
+
+/// The bench drops every database it made (all named after the test's).
+async fn no_bench_databases_left(env: &TestEnv) {
+    #[derive(serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let left: N = env
+        .root()
+        .query_one(&format!(
+            "SELECT count() AS n FROM system.databases WHERE startsWith(name, '{}')",
+            env.database
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left.n, 0, "bench databases left behind");
 }

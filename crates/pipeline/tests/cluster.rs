@@ -27,23 +27,18 @@ struct Shards {
 impl Shards {
     fn script(&self, shard: usize, args: &[&str]) {
         let (http, tcp) = SHARDS[shard];
-        let cluster = format!("retail=127.0.0.1:{},127.0.0.1:{}", SHARDS[0].1, SHARDS[1].1);
-        let out = Command::new("bash")
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services"))
-            .args(args)
-            .env("PIPELINE_DATA_DIR", &self.data_dir)
-            .env("CLICKHOUSE_INSTANCE", format!("shard{}", shard + 1))
-            .env("CLICKHOUSE_HTTP_PORT", http.to_string())
-            .env("CLICKHOUSE_TCP_PORT", tcp.to_string())
-            .env("CLICKHOUSE_CLUSTER", cluster)
-            .output()
-            .expect("scripts/services runs");
-        assert!(
-            out.status.success(),
-            "scripts/services {args:?} (shard {}) failed: {}{}",
-            shard + 1,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        common::services(
+            &self.data_dir,
+            &[
+                ("CLICKHOUSE_INSTANCE", format!("shard{}", shard + 1)),
+                ("CLICKHOUSE_HTTP_PORT", http.to_string()),
+                ("CLICKHOUSE_TCP_PORT", tcp.to_string()),
+                (
+                    "CLICKHOUSE_CLUSTER",
+                    format!("retail=127.0.0.1:{},127.0.0.1:{}", SHARDS[0].1, SHARDS[1].1),
+                ),
+            ],
+            args,
         );
     }
 
@@ -80,28 +75,6 @@ fn args(env: &TestEnv, shard: usize) -> Vec<String> {
     a
 }
 
-fn pipeline(env: &TestEnv, shard: usize, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(args(env, shard))
-        .args(extra)
-        .env("PIPELINE_LOG", "warn")
-        .output()
-        .expect("the pipeline binary runs")
-}
-
-fn pipeline_ok(env: &TestEnv, shard: usize, extra: &[&str]) -> String {
-    let out = pipeline(env, shard, extra);
-    assert!(
-        out.status.success(),
-        "pipeline {extra:?} on shard {} failed ({}):\n{}\n{}",
-        shard + 1,
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[derive(Deserialize, Debug)]
 struct Held {
     rows: u64,
@@ -129,9 +102,8 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
 
     // Shard 2 gets its schema by hand; shard 1 from `pipeline up`, which then runs the
     // verifier (looking events up across shards) and serves the page from `<db>_all`.
-    let applied = pipeline_ok(
-        &env,
-        1,
+    let applied = common::pipeline_with_ok(
+        &args(&env, 1),
         &[
             "schema",
             "apply",
@@ -191,9 +163,8 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
     tokio::time::sleep(Duration::from_secs(12)).await;
 
     let summary: Value = serde_json::from_str(
-        pipeline_ok(
-            &env,
-            0,
+        common::pipeline_with_ok(
+            &args(&env, 0),
             &[
                 "generate",
                 "--rate",
@@ -215,25 +186,10 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
     assert_eq!(sales + moves, 20_000);
 
     // Settled: the audit (reading the Distributed tables) finds nothing pending or missing.
-    let start = Instant::now();
-    let audit = loop {
-        let out = pipeline(&env, 0, &["audit", "--json", "--wait", "30s"]);
-        let audit: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let settled = out.status.success()
-            && audit["missing"] == 0
-            && audit["topics"]
-                .as_array()
-                .is_some_and(|t| t.iter().all(|t| t["pending"] == 0));
-        if settled {
-            break audit;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "not settled: {audit} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+    let audit = common::settled_audit(
+        || common::pipeline_with(&args(&env, 0), &["audit", "--json", "--wait", "30s"]),
+        Duration::from_secs(180),
+    );
     assert_eq!(audit["topics"][0]["produced"], sales, "{audit}");
 
     // Exactly once across the cluster, and each shard holds a share.

@@ -30,20 +30,14 @@ impl Services {
     }
 
     fn script(&self, args: &[&str]) {
-        let out = Command::new("bash")
-            .arg(Self::repo().join("scripts/services"))
-            .args(args)
-            .env("PIPELINE_DATA_DIR", &self.data_dir)
-            .env("KAFKA_PORT", KAFKA_PORT.to_string())
-            .env("CLICKHOUSE_HTTP_PORT", CH_HTTP_PORT.to_string())
-            .env("CLICKHOUSE_TCP_PORT", CH_TCP_PORT.to_string())
-            .output()
-            .expect("scripts/services runs");
-        assert!(
-            out.status.success(),
-            "scripts/services {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        common::services(
+            &self.data_dir,
+            &[
+                ("KAFKA_PORT", KAFKA_PORT.to_string()),
+                ("CLICKHOUSE_HTTP_PORT", CH_HTTP_PORT.to_string()),
+                ("CLICKHOUSE_TCP_PORT", CH_TCP_PORT.to_string()),
+            ],
+            args,
         );
     }
 
@@ -176,24 +170,10 @@ enum Fault {
 
 /// What the audit says once nothing is pending and nothing missing (bounded wait).
 fn settled_audit(names: &Names) -> Value {
-    let start = Instant::now();
-    loop {
-        let out = names.run(&["audit", "--json", "--wait", "30s"]);
-        let audit: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let settled = audit["missing"] == 0
-            && audit["topics"]
-                .as_array()
-                .is_some_and(|t| t.iter().all(|t| t["pending"] == 0));
-        if settled && out.status.success() {
-            return audit;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "not settled within 240 s: {audit} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    common::settled_audit(
+        || names.run(&["audit", "--json", "--wait", "30s"]),
+        Duration::from_secs(240),
+    )
 }
 
 async fn scenario(services: &Services, fault: Fault, what: &str) {

@@ -459,6 +459,16 @@ async fn a_fan_out_cut_short_is_corrected_in_every_rollup() {
     }
     assert!(corrected > 0);
     let took = start.elapsed();
+    // The audit tells: each rollup counts the unique events, and how many corrections it got.
+    let audit: serde_json::Value =
+        serde_json::from_slice(&common::pipeline(&env, &["audit", "--json"]).stdout).unwrap();
+    for t in audit["topics"].as_array().unwrap() {
+        assert_eq!(t["counted"].as_u64(), t["unique"].as_u64(), "{t}");
+    }
+    assert!(
+        audit["topics"][0]["rollup_corrections"].as_u64().unwrap() > 0,
+        "{audit}"
+    );
     // The corrections' own parts are checked once more and found equal: nothing more.
     let still = std::time::Instant::now();
     while still.elapsed() < reconcile::rollups::SETTLE + Duration::from_secs(3) {

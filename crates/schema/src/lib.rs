@@ -758,26 +758,22 @@ mod tests {
             sasl_username: Some("u'x".into()),
             sasl_password: Some("p".into()),
         });
-        let new = render(&cfg, "25.8".parse().unwrap()).unwrap();
-        let kafka = &new
-            .ingest
-            .iter()
-            .find(|(n, _, _)| *n == "sales_kafka")
-            .unwrap()
-            .2;
+        let kafka_ddl = |version: &str| {
+            let r = render(&cfg, version.parse().unwrap()).unwrap();
+            r.ingest
+                .into_iter()
+                .find(|(n, _, _)| *n == "sales_kafka")
+                .unwrap()
+                .2
+        };
+        let kafka = kafka_ddl("25.8");
         assert!(
             kafka.contains("kafka_security_protocol = 'sasl_ssl',"),
             "{kafka}"
         );
         assert!(kafka.contains("kafka_sasl_username = 'u\\'x',"), "{kafka}");
         assert!(kafka.contains("kafka_sasl_password = 'p',"), "{kafka}");
-        let old = render(&cfg, "18.16.1".parse().unwrap()).unwrap();
-        let kafka = &old
-            .ingest
-            .iter()
-            .find(|(n, _, _)| *n == "sales_kafka")
-            .unwrap()
-            .2;
+        let kafka = kafka_ddl("18.16.1");
         assert!(
             !kafka.contains("kafka_sasl"),
             "18.16 reads it from its config: {kafka}"

@@ -149,21 +149,19 @@ fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<Atomic
         // One of each per server listed (cluster mode: per shard), run one after another and
         // comparing the cluster's totals (the Distributed tables) where there is a cluster.
         let read_db = config.query_database();
-        let urls = config.check_urls();
-        let duplicates = urls
+        let (duplicates, rollups) = config
+            .check_urls()
             .iter()
             .map(|u| {
-                reconcile::duplicates::Duplicates::new(config.clickhouse_at(u), &config.database)
-                    .reading_from(&read_db)
+                let client = config.clickhouse_at(u);
+                (
+                    reconcile::duplicates::Duplicates::new(client.clone(), &config.database)
+                        .reading_from(&read_db),
+                    reconcile::rollups::Rollups::new(client, &config.database)
+                        .reading_from(&read_db),
+                )
             })
-            .collect();
-        let rollups = urls
-            .iter()
-            .map(|u| {
-                reconcile::rollups::Rollups::new(config.clickhouse_at(u), &config.database)
-                    .reading_from(&read_db)
-            })
-            .collect();
+            .unzip();
         tokio::spawn(reconcile::rollups::run_checks(
             duplicates,
             rollups,

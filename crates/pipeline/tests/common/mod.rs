@@ -10,13 +10,17 @@ use serde_json::Value;
 use testkit::TestEnv;
 
 pub fn pipeline(env: &TestEnv, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(env.pipeline_args())
+    pipeline_with(&env.pipeline_args(), args)
+}
+
+/// `pipeline <global> <args>`, logging warnings only.
+pub fn pipeline_with(global: &[String], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(global)
         .args(args)
         .env("PIPELINE_LOG", "warn")
         .output()
-        .expect("the pipeline binary runs");
-    out
+        .expect("the pipeline binary runs")
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -35,7 +39,12 @@ pub fn generate_seeded(env: &TestEnv, seed: u64, count: u64, extra: &[&str]) -> 
 
 /// Runs and asserts success, returning stdout.
 pub fn pipeline_ok(env: &TestEnv, args: &[&str]) -> String {
-    let out = pipeline(env, args);
+    pipeline_with_ok(&env.pipeline_args(), args)
+}
+
+/// As [`pipeline_ok`], with other global flags.
+pub fn pipeline_with_ok(global: &[String], args: &[&str]) -> String {
+    let out = pipeline_with(global, args);
     assert!(
         out.status.success(),
         "pipeline {args:?} failed ({}):\n{}\n{}",
@@ -363,5 +372,46 @@ pub async fn page_shows(base: &str, sales: u64, moves: u64, what: &str) {
             "{what}: the dashboard shows {orders} orders and rows {rows:?}; produced {sales} sales and {moves} movements"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `scripts/services <args>` with the given environment (data dir, ports, instance),
+/// asserting success.
+pub fn services(data_dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) {
+    let out = Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services"))
+        .args(args)
+        .env("PIPELINE_DATA_DIR", data_dir)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("scripts/services runs");
+    assert!(
+        out.status.success(),
+        "scripts/services {args:?} {envs:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `pipeline audit --json` (run by `audit`) until nothing is pending or missing; panics after
+/// `limit`.
+pub fn settled_audit(audit: impl Fn() -> Output, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let out = audit();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let settled = json["missing"] == 0
+            && json["topics"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|t| t["pending"] == 0));
+        if settled && out.status.success() {
+            return json;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not settled within {limit:?}: {json} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(2));
     }
 }
