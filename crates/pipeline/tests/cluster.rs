@@ -117,6 +117,38 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
         applied.contains("Distributed over cluster retail"),
         "{applied}"
     );
+    // A table whose columns change (shard 1 has no schema yet: `up` makes it below) gets its
+    // Distributed twin made again; nothing else does.
+    clients[1]
+        .execute(&format!(
+            "ALTER TABLE {db}.dead_letter ADD COLUMN note String DEFAULT ''"
+        ))
+        .await
+        .unwrap();
+    let again = common::pipeline_with_ok(
+        &args(&env, 1),
+        &["schema", "apply", "--kafka-max-block-size", "1000"],
+    );
+    assert!(
+        again.contains(&format!("created {all}.dead_letter ")),
+        "{again}"
+    );
+    assert_eq!(
+        again.matches("(Distributed over cluster retail)").count(),
+        1,
+        "{again}"
+    );
+    #[derive(Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let note: N = clients[1]
+        .query_one(&format!(
+            "SELECT count() AS n FROM system.columns WHERE database = '{all}' AND table = 'dead_letter' AND name = 'note'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(note.n, 1, "the twin has the new column");
     let port = common::free_port();
     let listen = format!("127.0.0.1:{port}");
     let log = std::fs::File::create(std::env::temp_dir().join("cluster-up.log")).unwrap();

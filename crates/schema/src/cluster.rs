@@ -39,12 +39,17 @@ struct Column {
     kind: String,
 }
 
+/// Per table of `db` whose engine is LIKE `engine`: its (column, type) pairs, sorted.
 async fn columns(
     client: &Client,
-    sql: &str,
     db: &str,
+    engine: &str,
 ) -> Result<BTreeMap<String, Vec<(String, String)>>> {
-    let q = render("columns", sql, &[("db_name", quote(db))])?;
+    let q = render(
+        "columns.sql",
+        include_str!("../sql/cluster/columns.sql"),
+        &[("db_name", quote(db)), ("engine", quote(engine))],
+    )?;
     let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for c in client.query::<Column>(&q).await? {
         out.entry(c.table).or_default().push((c.name, c.kind));
@@ -75,13 +80,8 @@ pub(crate) async fn ensure_distributed(
     client
         .execute(&ddl(format!("CREATE DATABASE IF NOT EXISTS {all}")))
         .await?;
-    let local = columns(client, include_str!("../sql/cluster/table_columns.sql"), db).await?;
-    let twins = columns(
-        client,
-        include_str!("../sql/cluster/distributed_columns.sql"),
-        &all,
-    )
-    .await?;
+    let local = columns(client, db, "%MergeTree").await?;
+    let twins = columns(client, &all, "Distributed").await?;
     let mut made = Vec::new();
     for (table, cols) in &local {
         match twins.get(table) {

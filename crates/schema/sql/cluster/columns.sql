@@ -1,0 +1,6 @@
+-- Columns of every table of a database whose engine matches (in each table's own order):
+-- the MergeTree tables, to build their Distributed twins, and the twins, to check them.
+SELECT table, name, type
+FROM system.columns
+WHERE database = {{db_name}}
+  AND table IN (SELECT name FROM system.tables WHERE database = {{db_name}} AND engine LIKE {{engine}})
