@@ -7,7 +7,9 @@
 //! in chunks, events spread over the last 7 days with the generator's mix and catalogue).
 //! The rollups are then filled from those rows as migration 0004 back-fills them
 //! (`sql/api/fill_*.sql`, one time window at a time so 18.16's memory stays bounded); on
-//! servers whose views cascade the ingest views fill them during the load instead.
+//! servers whose views cascade the ingest views fill them during the load instead. Last,
+//! the reconcile loop's own code (`reconcile::rollups::Rollups`, as `pipeline up` runs it)
+//! checks every minute and seals the hour tiers the page reads for long ranges.
 //!
 //! Then the real dashboard server (`pipeline serve`, a child process, see [`ServeCommand`])
 //! is started on that database and every endpoint the page uses is requested sequentially
@@ -236,6 +238,9 @@ pub struct LoadFigures {
     /// The rollups' back-fill (0 where the ingest views filled them during the load).
     pub rollups_s: f64,
     pub rollups_by_views: bool,
+    /// The reconcile loop checking every minute and sealing the hour tiers.
+    pub seal_s: f64,
+    pub hours_sealed: u64,
     /// Waiting for the load's merges to finish.
     pub settle_s: f64,
     pub settled: bool,
@@ -686,6 +691,26 @@ async fn load(
     }
     let rollups_s = fill_started.elapsed().as_secs_f64();
 
+    // The tiers `pipeline up` keeps (migration 0006), sealed by the same code: passes until
+    // every minute is checked and every hour that is over is sealed.
+    let seal_started = Instant::now();
+    let mut rollups = reconcile::rollups::Rollups::new(client.clone(), db);
+    let mut hours_sealed = 0;
+    loop {
+        let pass = rollups
+            .pass()
+            .await
+            .context("checking the minutes and sealing the hours")?;
+        hours_sealed += pass.hours_sealed;
+        if pass.minutes_pending == 0 && pass.minutes_checked == 0 && pass.hours_sealed == 0 {
+            break;
+        }
+        if pass.minutes_checked == 0 && pass.hours_sealed == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let seal_s = seal_started.elapsed().as_secs_f64();
+
     // Merges the load started compete with the measurement: let them finish first.
     let settle_started = Instant::now();
     let mut quiet_since: Option<Instant> = None;
@@ -721,6 +746,8 @@ async fn load(
         raw_s,
         rollups_s,
         rollups_by_views: cascading_views,
+        seal_s,
+        hours_sealed,
         settle_s,
         settled,
         total_s: started.elapsed().as_secs_f64(),
@@ -1059,7 +1086,8 @@ fn report(opts: &ApiOptions, server: &str, runs: Vec<SizeRun>) -> PhaseReport {
         }
         if let Some(l) = &r.load {
             notes.push(format!(
-                "{s}: loaded in {:.1} s (raw rows {:.1} s in {} chunks, rollups {:.1} s{}, merges {:.1} s{}); \
+                "{s}: loaded in {:.1} s (raw rows {:.1} s in {} chunks, rollups {:.1} s{}, \
+                 {} hours sealed in {:.1} s, merges {:.1} s{}); \
                  {} sales + {} stock movements over 7 days, {:.2} GB on disk ({:.0} B/event), \
                  {} + {} parts; newest event {:.0} s old at the first request",
                 l.total_s,
@@ -1067,6 +1095,8 @@ fn report(opts: &ApiOptions, server: &str, runs: Vec<SizeRun>) -> PhaseReport {
                 l.chunks,
                 l.rollups_s,
                 if l.rollups_by_views { " (by the ingest views)" } else { "" },
+                l.hours_sealed,
+                l.seal_s,
                 l.settle_s,
                 if l.settled { "" } else { ", still merging when measured" },
                 fmt_num(Some(l.sales_rows as f64), 0),

@@ -186,6 +186,19 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
 
     let (n_sales, n_moves) = (p.sales.len() as u64, p.moves.len() as u64);
     let revenue = p.revenue_cents();
+    #[derive(Deserialize)]
+    struct Estimate {
+        n: u64,
+    }
+    let estimate = env
+        .clickhouse
+        .query_one::<Estimate>(&format!(
+            "SELECT toUInt64(uniqCombined(13)(customer_id)) AS n FROM {}.sales",
+            env.database
+        ))
+        .await
+        .unwrap()
+        .n;
 
     // ---- /api/overview, every range: the same totals, and nothing before them.
     for range in ["15m", "1h", "24h", "7d"] {
@@ -200,10 +213,14 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         assert_eq!(cents(&k["revenue"]["value"]), revenue, "{what}: revenue");
         assert_eq!(uint(&k["orders"]["value"]), n_sales, "{what}: orders");
         assert_eq!(uint(&k["items"]["value"]), p.items(), "{what}: items");
-        assert_eq!(
-            uint(&k["unique_customers"]["value"]),
-            p.customers(),
-            "{what}: unique customers"
+        // An estimate (uniqCombined(13), migration 0006): the one ClickHouse gives for the
+        // raw rows in one go, whichever tiers it was merged from, and near the truth.
+        let customers = uint(&k["unique_customers"]["value"]);
+        assert_eq!(customers, estimate, "{what}: unique customers");
+        assert!(
+            customers.abs_diff(p.customers()) * 50 <= p.customers(),
+            "{what}: unique customers {customers} vs {} exactly",
+            p.customers()
         );
         assert_eq!(
             cents(&k["avg_ticket"]["value"]),

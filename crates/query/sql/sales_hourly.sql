@@ -1,9 +1,8 @@
 -- /api/sales: items and revenue per hour over the last 24 hours (the original's chart).
 SELECT
-    toUInt32(toStartOfHour(minute)) AS t,
+    toUInt32(toStartOfHour(at))     AS t,
     toUInt64(sumMerge(items))       AS quantity,
     toFloat64(sumMerge(revenue))    AS revenue
-FROM {{db}}.sales_by_minute
-WHERE minute >= toDateTime({{from}})
+FROM ({{sales}})
 GROUP BY t
 ORDER BY t

@@ -1,10 +1,9 @@
 -- Overview chart: orders, items and revenue per bucket (a minute, or an hour for 7 days).
 SELECT
-    toUInt32({{bucket}}(minute))  AS t,
-    toUInt64(sumMerge(orders))  AS orders,
+    toUInt32({{bucket}}(at))      AS t,
+    toUInt64(sumMerge(orders))    AS orders,
     toUInt64(sumMerge(items))     AS items,
     toFloat64(sumMerge(revenue))  AS revenue
-FROM {{db}}.sales_by_minute
-WHERE minute >= toDateTime({{from}})
+FROM ({{sales}})
 GROUP BY t
 ORDER BY t

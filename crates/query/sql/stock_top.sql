@@ -7,8 +7,7 @@ SELECT
 FROM
 (
     SELECT product_id, product_name, movement_type, sumMerge(quantity) AS qty
-    FROM {{db}}.stock_by_minute
-    WHERE minute >= toDateTime({{from}})
+    FROM ({{stock}})
     GROUP BY product_id, product_name, movement_type
 )
 GROUP BY product_id, product_name

@@ -126,6 +126,14 @@ pub struct Overview {
 
 const TABLES: [&str; 2] = ["sales", "stock_movements"];
 
+/// The rollups read through `sql/tiers`.
+#[derive(Debug, Clone, Copy)]
+enum Tier {
+    Sales,
+    Stock,
+    Customers,
+}
+
 impl Queries {
     /// `client` should be read-only (see `readonly`); `db` is checked to be an identifier.
     pub fn new(client: Client, db: &str) -> Result<Self> {
@@ -156,6 +164,22 @@ impl Queries {
             (f == "distributed").then_some(distributed)
         })
         .map_err(Error::Invalid)
+    }
+
+    /// One of `sql/tiers`, to read as a subquery: a rollup from `since` on, from its hour
+    /// tier where sealed and its minute tier elsewhere, no hour cut by `split` read whole.
+    fn tier(&self, tier: Tier, since: u32, split: u32) -> Result<(&'static str, String)> {
+        let (name, source) = match tier {
+            Tier::Sales => ("sales", include_str!("../sql/tiers/sales.sql")),
+            Tier::Stock => ("stock", include_str!("../sql/tiers/stock.sql")),
+            Tier::Customers => ("customers", include_str!("../sql/tiers/customers.sql")),
+        };
+        let sql = self.sql(
+            name,
+            source,
+            &[("since", since.to_string()), ("split", split.to_string())],
+        )?;
+        Ok((name, sql))
     }
 
     async fn rows<T: serde::de::DeserializeOwned>(
@@ -199,7 +223,7 @@ impl Queries {
             .rows(
                 "sales_hourly",
                 include_str!("../sql/sales_hourly.sql"),
-                &[("from", first.to_string())],
+                &[self.tier(Tier::Sales, first, first)?],
             )
             .await?;
         let mut out = SalesHourly {
@@ -227,7 +251,7 @@ impl Queries {
             .rows(
                 "stock_top",
                 include_str!("../sql/stock_top.sql"),
-                &[("from", from.to_string())],
+                &[self.tier(Tier::Stock, from, from)?],
             )
             .await?;
         Ok(StockTop {
@@ -316,15 +340,38 @@ impl Queries {
             orders: u64,
             items: u64,
             revenue: f64,
+        }
+        #[derive(Deserialize)]
+        struct CustomersRow {
+            current: u8,
             unique_customers: u64,
         }
         let kpi_rows: Vec<KpiRow> = self
             .rows(
                 "kpis",
                 include_str!("../sql/kpis.sql"),
-                &[from.clone(), ("previous_from", w.previous_from.to_string())],
+                &[
+                    from.clone(),
+                    self.tier(Tier::Sales, w.previous_from, w.from)?,
+                ],
             )
             .await?;
+        let customer_rows: Vec<CustomersRow> = self
+            .rows(
+                "customers",
+                include_str!("../sql/customers.sql"),
+                &[
+                    from.clone(),
+                    self.tier(Tier::Customers, w.previous_from, w.from)?,
+                ],
+            )
+            .await?;
+        let customers = |current: u8| {
+            customer_rows
+                .iter()
+                .find(|r| r.current == current)
+                .map_or(0, |r| r.unique_customers)
+        };
         let pick = |current: u8| kpi_rows.iter().find(|r| r.current == current);
         let (cur, prev) = (pick(1), pick(0));
         let kpi_u = |f: fn(&KpiRow) -> u64| Kpi {
@@ -345,7 +392,10 @@ impl Queries {
             revenue,
             orders,
             items: kpi_u(|r| r.items),
-            unique_customers: kpi_u(|r| r.unique_customers),
+            unique_customers: Kpi {
+                value: customers(1),
+                previous: customers(0),
+            },
         };
 
         #[derive(Deserialize)]
@@ -364,7 +414,10 @@ impl Queries {
             .rows(
                 "series",
                 include_str!("../sql/series.sql"),
-                &[from.clone(), ("bucket", bucket_fn.to_string())],
+                &[
+                    self.tier(Tier::Sales, w.from, w.from)?,
+                    ("bucket", bucket_fn.to_string()),
+                ],
             )
             .await?;
         let mut series = Series::default();
@@ -381,7 +434,7 @@ impl Queries {
             .rows(
                 "revenue_by_category",
                 include_str!("../sql/revenue_by_category.sql"),
-                std::slice::from_ref(&from),
+                &[self.tier(Tier::Sales, w.from, w.from)?],
             )
             .await?;
         for c in &mut revenue_by_category {
@@ -391,7 +444,7 @@ impl Queries {
             .rows(
                 "movement_mix",
                 include_str!("../sql/movement_mix.sql"),
-                &[from],
+                &[self.tier(Tier::Stock, w.from, w.from)?],
             )
             .await?;
         let stock_levels = self.stock_levels(false).await?;

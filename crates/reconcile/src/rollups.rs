@@ -21,13 +21,20 @@
 //!   look [`LEVELS_CONFIRM`] later finds exactly the same one (a block in flight between
 //!   the two tables shows for a moment and then goes).
 //!
-//! The watermark (block numbers of parts whose minutes are all checked) is kept in
-//! `reconcile_state` under `rollups:{table}`, so a restart goes on where it stopped.
+//! - **seal**: checked minutes are then sealed into the coarser tiers of migration 0006,
+//!   which the page reads for long ranges: customers per minute (from the raw sales), and
+//!   once an hour is over and all its minutes are checked, sums and customers per hour
+//!   (`sql/seal_*.sql`). A seal writes only what differs from what the tier holds, so an
+//!   hour sealed again after a late event or a correction below it is counted once.
+//!
+//! The watermark (block numbers of parts whose minutes are all checked and whose hours are
+//! sealed) is kept in `reconcile_state` under `rollups:{table}`, so a restart goes on where
+//! it stopped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickhouse_http::{quote, Client};
 use serde::Deserialize;
@@ -44,15 +51,25 @@ pub const LEVELS_CONFIRM: Duration = Duration::from_secs(5);
 const MINUTES_PER_CHECK: usize = 60;
 /// Check queries per pass, so a long catch-up (first start on old data) is spread out.
 const CHECKS_PER_PASS: usize = 10;
+/// Hours per seal query.
+const HOURS_PER_SEAL: usize = 24;
 
 /// A raw table and its minute rollup, checked together.
 struct Family {
     rollup: &'static str,
     corrections: &'static str,
     correct: &'static str,
+    /// Seals checked minutes into a minute tier (customers).
+    seal_minutes: Option<&'static str>,
+    /// Seal whole hours into the hour tiers, in this order.
+    seal_hours: &'static [&'static str],
     watched: [Watched; 2],
     /// Minute (unix seconds) → when a part last touched it.
     pending: BTreeMap<u32, Instant>,
+    /// Minute → its hour in the server's time zone, for minutes pending or outstanding.
+    hour_of: BTreeMap<u32, u32>,
+    /// Hours with checked minutes that are not sealed since.
+    unsealed: BTreeSet<u32>,
 }
 
 /// One table whose new parts mark minutes for checking.
@@ -68,6 +85,33 @@ struct Watched {
     seen: HashMap<String, i64>,
     /// Lowest block of each scan → its minutes not yet checked.
     outstanding: BTreeMap<i64, BTreeSet<u32>>,
+}
+
+impl Family {
+    /// Lets go of minutes that are checked and whose hour is sealed: the watermark may pass
+    /// their parts.
+    fn forget_done(&mut self) {
+        let keep = |m: &u32| {
+            self.pending.contains_key(m)
+                || self
+                    .hour_of
+                    .get(m)
+                    .is_some_and(|h| self.unsealed.contains(h))
+        };
+        for watched in &mut self.watched {
+            for minutes in watched.outstanding.values_mut() {
+                minutes.retain(|m| keep(m));
+            }
+            watched.outstanding.retain(|_, m| !m.is_empty());
+        }
+        let held: BTreeSet<u32> = self
+            .watched
+            .iter()
+            .flat_map(|w| w.outstanding.values().flatten().copied())
+            .chain(self.pending.keys().copied())
+            .collect();
+        self.hour_of.retain(|m, _| held.contains(m));
+    }
 }
 
 impl Watched {
@@ -106,6 +150,8 @@ pub struct Pass {
     pub corrected: u64,
     /// Minutes touched and not yet settled.
     pub minutes_pending: u64,
+    /// Hours sealed into the hour tiers (each family counts its own).
+    pub hours_sealed: u64,
 }
 
 type LevelsKey = (String, u32, String);
@@ -134,21 +180,32 @@ impl Rollups {
                     rollup: "sales_by_minute",
                     corrections: "sales_by_minute_corrections",
                     correct: include_str!("../sql/correct_sales_by_minute.sql"),
+                    seal_minutes: Some(include_str!("../sql/seal_customers_by_minute.sql")),
+                    seal_hours: &[
+                        include_str!("../sql/seal_sales_by_hour.sql"),
+                        include_str!("../sql/seal_customers_by_hour.sql"),
+                    ],
                     watched: [
                         Watched::new("sales", "toStartOfMinute(event_time)"),
                         Watched::new("sales_by_minute", "minute"),
                     ],
                     pending: BTreeMap::new(),
+                    hour_of: BTreeMap::new(),
+                    unsealed: BTreeSet::new(),
                 },
                 Family {
                     rollup: "stock_by_minute",
                     corrections: "stock_by_minute_corrections",
                     correct: include_str!("../sql/correct_stock_by_minute.sql"),
+                    seal_minutes: None,
+                    seal_hours: &[include_str!("../sql/seal_stock_by_hour.sql")],
                     watched: [
                         Watched::new("stock_movements", "toStartOfMinute(event_time)"),
                         Watched::new("stock_by_minute", "minute"),
                     ],
                     pending: BTreeMap::new(),
+                    hour_of: BTreeMap::new(),
+                    unsealed: BTreeSet::new(),
                 },
             ],
             levels_checked: None,
@@ -162,8 +219,8 @@ impl Rollups {
         self
     }
 
-    /// One pass: note the minutes new parts touched, check the settled ones, look at
-    /// stock_levels when due. Safe to repeat.
+    /// One pass: note the minutes new parts touched, check the settled ones, seal what is
+    /// checked, look at stock_levels when due. Safe to repeat.
     pub async fn pass(&mut self) -> Result<Pass> {
         let mut pass = Pass::default();
         for i in 0..self.families.len() {
@@ -173,6 +230,7 @@ impl Rollups {
             let (checked, corrected) = self.check(i).await?;
             pass.minutes_checked += checked;
             pass.corrected += corrected;
+            pass.hours_sealed += self.seal(i).await?;
             pass.minutes_pending += self.families[i].pending.len() as u64;
         }
         self.save().await?;
@@ -191,7 +249,10 @@ impl Rollups {
         }
         #[derive(Deserialize)]
         struct Minute {
+            #[serde(rename = "touched_minute")]
             minute: u32,
+            #[serde(rename = "touched_hour")]
+            hour: u32,
         }
         #[derive(Deserialize)]
         struct Mark {
@@ -272,6 +333,7 @@ impl Rollups {
         let family = &mut self.families[f];
         for m in &minutes {
             family.pending.insert(m.minute, now);
+            family.hour_of.insert(m.minute, m.hour);
         }
         let watched = &mut family.watched[w];
         watched
@@ -329,11 +391,25 @@ impl Rollups {
                     &[
                         ("lo", lo.to_string()),
                         ("hi", hi.to_string()),
-                        ("minutes", minutes),
+                        ("minutes", minutes.clone()),
                         ("read_db", self.read_db.clone()),
                     ],
                 )?)
                 .await?;
+            if let Some(seal) = family.seal_minutes {
+                self.client
+                    .execute(&sql(
+                        "seal_minutes.sql",
+                        seal,
+                        &self.db,
+                        &[
+                            ("lo", lo.to_string()),
+                            ("hi", hi.to_string()),
+                            ("minutes", minutes),
+                        ],
+                    )?)
+                    .await?;
+            }
             checked.extend_from_slice(chunk);
         }
         let after: Count = self.client.query_one(&count).await?;
@@ -352,14 +428,66 @@ impl Rollups {
             if family.pending.get(m) == Some(seen_at) {
                 family.pending.remove(m);
             }
-        }
-        for watched in &mut family.watched {
-            for minutes in watched.outstanding.values_mut() {
-                minutes.retain(|m| !family.pending.contains_key(m));
+            if let Some(hour) = family.hour_of.get(m) {
+                family.unsealed.insert(*hour);
             }
-            watched.outstanding.retain(|_, m| !m.is_empty());
         }
+        family.forget_done();
         Ok((checked.len() as u64, corrected))
+    }
+
+    /// Seals the family's hours that are over, with every minute checked: (hours sealed).
+    async fn seal(&mut self, f: usize) -> Result<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let family = &self.families[f];
+        let busy: BTreeSet<u32> = family
+            .pending
+            .keys()
+            .filter_map(|m| family.hour_of.get(m).copied())
+            .collect();
+        // Over for SETTLE already: the hour's last blocks have reached every table.
+        let ready: Vec<u32> = family
+            .unsealed
+            .iter()
+            .copied()
+            .filter(|h| u64::from(*h) + 3600 + SETTLE.as_secs() <= now && !busy.contains(h))
+            .collect();
+        let mut sealed = Vec::new();
+        for chunk in ready.chunks(HOURS_PER_SEAL).take(CHECKS_PER_PASS) {
+            let lo = chunk[0];
+            let hi = chunk[chunk.len() - 1] + 3600;
+            let hours = chunk
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            for seal in family.seal_hours {
+                self.client
+                    .execute(&sql(
+                        "seal_hours.sql",
+                        seal,
+                        &self.db,
+                        &[
+                            ("lo", lo.to_string()),
+                            ("hi", hi.to_string()),
+                            ("hours", hours.clone()),
+                        ],
+                    )?)
+                    .await?;
+            }
+            sealed.extend_from_slice(chunk);
+        }
+        if !sealed.is_empty() {
+            tracing::debug!(rollup = family.rollup, hours = sealed.len(), "hours sealed");
+        }
+        let family = &mut self.families[f];
+        for h in &sealed {
+            family.unsealed.remove(h);
+        }
+        family.forget_done();
+        Ok(sealed.len() as u64)
     }
 
     /// Saves the watermarks that moved, in one insert.

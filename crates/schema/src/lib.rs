@@ -235,6 +235,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rollup_corrections",
         source: include_str!("../sql/migrations/0005_rollup_corrections.sql"),
     },
+    Migration {
+        version: 6,
+        name: "hourly_rollups",
+        source: include_str!("../sql/migrations/0006_hourly_rollups.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
