@@ -36,6 +36,13 @@ Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in
   9. correct a block written to the rollups alone (a fan-out cut short) is taken out again
              by the rollup check's own SQL (crates/reconcile/sql/correct_*.sql and
              stock_levels_drift.sql, run as the check runs them); a second run writes nothing.
+ 10. seal    the reconcile loop's seals (crates/reconcile/sql/seal_*.sql, run as
+             crates/reconcile/src/rollups.rs runs them) fill the tiers of migration 6 from
+             what the steps above left: sales_by_hour and stock_by_hour equal their minute
+             rollups summed per hour and key, customers_by_minute/_hour give the raw sales'
+             customers; sealing again writes no rows; the page's queries over the tiers
+             (crates/query/sql/tiers, read by kpis.sql, customers.sql, series.sql, ...) run,
+             and their totals equal the rollups' and the raw sales'.
 
 Edge cases that are reported as WARN without failing the check come last.
 
@@ -888,6 +895,194 @@ def check_corrections(r, db, landed):
     check_rollups(r, db, landed, "after the rollup check (every event once again)")
 
 
+QUERY_SQL = RECONCILE_SQL.parents[1] / "query/sql"
+
+# The hour tiers of migration 6, each against the minute rollup it is sealed from: the keys
+# besides the hour (stock_by_hour has no warehouse) and the summed values.
+HOUR_TIERS = {
+    "sales_by_hour": ("sales_by_minute", ["category", "product_id"],
+                      ["orders", "items", "revenue"]),
+    "stock_by_hour": ("stock_by_minute", ["product_id", "product_name", "movement_type"],
+                      ["events", "quantity"]),
+}
+
+# The hour seals per family, in the order crates/reconcile/src/rollups.rs runs them: the
+# minute rollup whose hours are sealed, and the seals.
+HOUR_SEALS = [
+    ("sales_by_minute", ["seal_sales_by_hour.sql", "seal_customers_by_hour.sql"]),
+    ("stock_by_minute", ["seal_stock_by_hour.sql"]),
+]
+
+# The page's queries that read the tiers (crates/query/src/lib.rs), each run once.
+TIER_QUERIES = ["kpis.sql", "customers.sql", "series.sql", "revenue_by_category.sql",
+                "movement_mix.sql", "sales_hourly.sql", "stock_top.sql"]
+
+
+def query_sql(name, db, **values):
+    """One of the page's queries, rendered as crates/query renders it: {{db}} is the bare
+    name there, backquoted here as reconcile_sql does; the tier fragments are values."""
+    text = (QUERY_SQL / name).read_text(encoding="utf-8")
+    if "-- @if" in text:
+        raise CheckFailed(f"{name}: has @if blocks, which this check does not render")
+    for k, v in dict(values, db=f"`{db}`").items():
+        text = text.replace("{{" + k + "}}", str(v))
+    if "{{" in text:
+        raise CheckFailed(f"{name}: a placeholder left unrendered")
+    return text
+
+
+def starts(r, sql):
+    """Unix seconds (minute or hour starts) that `sql` selects, ascending."""
+    return [int(x) for x in r.run(sql).split()]
+
+
+def run_seal(r, db, failures, name, at, step, param):
+    """A seal over the minutes or hours `at` (unix seconds, ascending): lo the first, hi the
+    last plus `step`, as rollups.rs passes them."""
+    ok, out = r.try_run(reconcile_sql(name, db, lo=at[0], hi=at[-1] + step,
+                                      **{param: ", ".join(map(str, at))}))
+    if not ok:
+        failures.append(f"{name}: {out}")
+
+
+def seal_hours(r, db, failures):
+    for rollup, seals in HOUR_SEALS:
+        hours = starts(r, f"SELECT DISTINCT toUInt32(toStartOfHour(minute)) AS h "
+                          f"FROM `{db}`.{rollup} ORDER BY h")
+        for name in seals:
+            run_seal(r, db, failures, name, hours, 3600, "hours")
+
+
+def sums_per_hour(r, db, table, time_col, keys, values):
+    """{(hour, *keys): sums} of a rollup. A key whose sums are all zero is left out: a seal
+    writes only differences, so a key that nets to zero has no row in the hour tier."""
+    cols = [f"toString(toStartOfHour({time_col}))"] + [f"toString({k})" for k in keys]
+    out = r.run(f"SELECT {', '.join(cols + [f'toString(sumMerge({v}))' for v in values])} "
+                f"FROM `{db}`.{table} GROUP BY {', '.join(cols)}", "JSONCompact")
+    got = {}
+    for row in json.loads(out)["data"]:
+        sums = tuple(decimal.Decimal(c) for c in row[len(cols):])
+        if any(sums):
+            got[tuple(row[:len(cols)])] = sums
+    return got
+
+
+def uniq_customers(r, db, table, expr):
+    return r.run(f"SELECT {expr} FROM `{db}`.{table}").strip()
+
+
+def check_hour_tiers(r, db, failures):
+    """The hour tiers against their minute rollups per key, customers against raw sales."""
+    for hour_table, (minute_table, keys, values) in HOUR_TIERS.items():
+        have = sums_per_hour(r, db, hour_table, "hour", keys, values)
+        want = sums_per_hour(r, db, minute_table, "minute", keys, values)
+        bad = [f"{hour_table} {k}: {dict(zip(values, have.get(k, ())))}, from "
+               f"{minute_table} {dict(zip(values, want.get(k, ())))}"
+               for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
+        if bad:
+            failures += bad
+        else:
+            print(f"  ok   {hour_table}: {len(have)} key(s), each {minute_table}'s hour summed")
+    # uniqCombined is exact at a few customers, so the states must give the raw count.
+    raw = uniq_customers(r, db, "sales", "uniqCombined(13)(customer_id)")
+    for table in ("customers_by_minute", "customers_by_hour"):
+        got = uniq_customers(r, db, table, "uniqCombinedMerge(13)(customers)")
+        if got != raw:
+            failures.append(f"{table}: {got} customers, the raw sales have {raw}")
+        else:
+            print(f"  ok   {table}: {got} customers, as in the raw sales")
+
+
+def check_reseal(r, db, failures):
+    """Sealing still tables again writes nothing to the sum tiers, and changes no estimate."""
+    tables = list(HOUR_TIERS)
+    rows = {t: count(r, db, t) for t in tables}
+    customers = uniq_customers(r, db, "customers_by_hour", "uniqCombinedMerge(13)(customers)")
+    seal_hours(r, db, failures)
+    for t in tables:
+        if count(r, db, t) != rows[t]:
+            failures.append(f"{t}: a second seal wrote {count(r, db, t) - rows[t]} more rows")
+    again = uniq_customers(r, db, "customers_by_hour", "uniqCombinedMerge(13)(customers)")
+    if again != customers:
+        failures.append(f"customers_by_hour: {customers} customers, {again} after a second seal")
+    if not failures:
+        print(f"  ok   a second seal wrote no rows to {', '.join(tables)}; "
+              f"customers_by_hour still {again}")
+
+
+def check_queries(r, db, failures):
+    """The page's queries over the tiers, from a day before the first minute: everything is
+    in the current period, read from the hour tiers (every hour is sealed)."""
+    first = r.run(f"SELECT toUInt32(least((SELECT min(minute) FROM `{db}`.sales_by_minute), "
+                  f"(SELECT min(minute) FROM `{db}`.stock_by_minute)))").strip()
+    since = int(first) - 86400
+    values = {t: query_sql(f"tiers/{t}.sql", db, since=since, split=since)
+              for t in ("sales", "stock", "customers")}
+    values.update({"from": since, "bucket": "toStartOfHour"})
+    got = {}
+    for name in TIER_QUERIES:
+        ok, out = r.try_run(query_sql(name, db, **values), "JSONEachRow")
+        if not ok:
+            failures.append(f"{name}: {out}")
+        elif not out.strip():
+            failures.append(f"{name}: no rows")
+        else:
+            got[name] = [json.loads(line) for line in out.splitlines() if line.strip()]
+            print(f"  ok   {name}: {len(got[name])} row(s)")
+    # (query, its rows' fields, the rollup, its totals' expressions); from = since, so
+    # every group must be current.
+    totals = [
+        ("kpis.sql", ["orders", "items", "revenue"], "sales_by_minute",
+         ["sumMerge(orders)", "sumMerge(items)", "sumMerge(revenue)"]),
+        ("movement_mix.sql", ["events", "quantity"], "stock_by_minute",
+         ["sumMerge(events)", "sumMerge(quantity)"]),
+    ]
+    for name, fields, rollup, exprs in totals:
+        if name not in got:
+            continue
+        want = rollup_totals(r, db, rollup)
+        for field, e in zip(fields, exprs):
+            have = sum(decimal.Decimal(str(row[field])) for row in got[name]
+                       if row.get("current", 1) == 1)
+            if money(have) != money(want[e]):
+                failures.append(f"{name}: {field} totals {have}, {rollup} {e} = {want[e]}")
+        stale = [row for row in got[name] if row.get("current", 1) != 1]
+        if stale:
+            failures.append(f"{name}: groups before `from` though from = since: {stale}")
+    if "customers.sql" in got:
+        have = sum(int(row["unique_customers"]) for row in got["customers.sql"]
+                   if row["current"] == 1)
+        raw = uniq_customers(r, db, "sales", "uniqCombined(13)(customer_id)")
+        if str(have) != raw or len(got["customers.sql"]) != 1:
+            failures.append(f"customers.sql: {got['customers.sql']}, the raw sales have "
+                            f"{raw} customers (all of them current)")
+    if not failures:
+        print("  ok   kpis.sql, movement_mix.sql and customers.sql totals equal the rollups' "
+              "and the raw sales'")
+
+
+def check_seal(r, db, landed):
+    print("== seal: the minute rollups sealed into the hour tiers by the reconcile loop's SQL")
+    failures = []
+    for t in list(HOUR_TIERS) + ["customers_by_minute", "customers_by_hour"]:
+        if not table_exists(r, db, t):
+            raise CheckFailed(f"{t}: not in this DDL")
+    minutes = starts(r, f"SELECT DISTINCT toUInt32(toStartOfMinute(event_time)) AS m "
+                        f"FROM `{db}`.sales ORDER BY m")
+    run_seal(r, db, failures, "seal_customers_by_minute.sql", minutes, 60, "minutes")
+    seal_hours(r, db, failures)
+    report(failures, "seal")
+    check_hour_tiers(r, db, failures)
+    report(failures, "seal")
+    print("== seal: a second seal over unchanged minutes")
+    check_reseal(r, db, failures)
+    report(failures, "seal")
+    print("== seal: the page's queries over the tiers")
+    check_queries(r, db, failures)
+    report(failures, "seal")
+    check_rollups(r, db, landed, "after sealing (the minute rollups untouched)")
+
+
 def same(have, want, exact_decimal):
     """Text equality; money compares as exact decimals (so 100.1 equals 100.10, 0.28 != 0.29)."""
     if exact_decimal:
@@ -1010,6 +1205,7 @@ def main(argv):
         check_replay(r, db, landed)
         check_duplicates(r, db, landed)
         check_corrections(r, db, landed)
+        check_seal(r, db, landed)
         check_null_timestamp(r, db, kafka)
         check_largest_total(r, db)
         check_missing_field(r, db)
@@ -1019,7 +1215,8 @@ def main(argv):
     print(f"PASSED: {len(statements)} statements parse; Kafka settings valid; "
           f"DDL runs on ClickHouse {r.version}; rows reach the targets exactly; "
           f"{len(REJECTS)} refused messages reach dead_letter only; replayed raw messages "
-          f"match the Kafka path; the duplicates ledgers and the rollup check correct the rollups exactly")
+          f"match the Kafka path; the duplicates ledgers and the rollup check correct the rollups exactly; "
+          f"the seals fill the hour tiers exactly, once, and the page's queries over them agree")
     return 0
 
 

@@ -48,6 +48,7 @@
     kpi_items: { ru: 'Продано товаров', en: 'Items sold' },
     kpi_avg_ticket: { ru: 'Средний чек', en: 'Average ticket' },
     kpi_unique_customers: { ru: 'Уникальные покупатели', en: 'Unique customers' },
+    kpi_unique_customers_hint: { ru: 'Оценка: точно до 512, дальше с погрешностью около 1 %', en: 'An estimate: exact up to 512, then within about 1 %' },
     vs_prev: { ru: 'к пред. периоду', en: 'vs previous period' },
     prev_was: { ru: 'Предыдущий период: {v}', en: 'Previous period: {v}' },
     series_min: { ru: 'Выручка и заказы по минутам', en: 'Revenue and orders per minute' },
@@ -623,6 +624,7 @@
       } else n.textContent = t(n.dataset.i18n);
     });
     document.querySelectorAll('[data-i18n-aria]').forEach((n) => n.setAttribute('aria-label', t(n.dataset.i18nAria)));
+    document.querySelectorAll('[data-i18n-title]').forEach((n) => { n.title = t(n.dataset.i18nTitle); });
     const lb = $('lang');
     lb.textContent = lang === 'ru' ? 'EN' : 'RU';
     lb.title = t('lang_switch');

@@ -37,7 +37,7 @@ PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, product_id, product_name, movement_type);
 
 -- Distinct customers as a HyperLogLog-based state (uniqCombined with 2^13 cells: exact up
--- to a few hundred customers, then within about 1 %). An exact set of a week's customers
+-- to 512 customers, then within about 1 %). An exact set of a week's customers
 -- (millions of ids) takes seconds to merge; these take milliseconds. One state per minute
 -- and per hour, not per product: merging is what costs. A state only gains members, so
 -- sealing a minute or an hour again is harmless.
