@@ -90,6 +90,8 @@ pub struct ApiOptions {
     pub settle: Duration,
     /// Databases are `<prefix>_<size>`.
     pub database_prefix: String,
+    /// Leave each database in place after its size, to profile its queries by hand.
+    pub keep: bool,
     pub sales_topic: String,
     pub warehouse_topic: String,
 }
@@ -414,7 +416,15 @@ pub async fn run(
         )
         .await;
         // Dropped whatever happened: its Kafka tables would go on polling, its rows take disk.
-        let dropped = crate::ingest::drop_database(&opts.clickhouse, &target.database).await;
+        let dropped = if opts.keep {
+            eprintln!(
+                "api: kept database {} (drop it when done: its Kafka tables poll their topics)",
+                target.database
+            );
+            Ok(())
+        } else {
+            crate::ingest::drop_database(&opts.clickhouse, &target.database).await
+        };
         let run = result.with_context(|| format!("api at {events} events"))?;
         dropped?;
         if let Some(l) = &run.load {
@@ -1094,11 +1104,19 @@ fn report(opts: &ApiOptions, server: &str, runs: Vec<SizeRun>) -> PhaseReport {
                 l.raw_s,
                 l.chunks,
                 l.rollups_s,
-                if l.rollups_by_views { " (by the ingest views)" } else { "" },
+                if l.rollups_by_views {
+                    " (by the ingest views)"
+                } else {
+                    ""
+                },
                 l.hours_sealed,
                 l.seal_s,
                 l.settle_s,
-                if l.settled { "" } else { ", still merging when measured" },
+                if l.settled {
+                    ""
+                } else {
+                    ", still merging when measured"
+                },
                 fmt_num(Some(l.sales_rows as f64), 0),
                 fmt_num(Some(l.stock_movements_rows as f64), 0),
                 l.bytes_on_disk as f64 / 1e9,

@@ -19,12 +19,7 @@ use testkit::TestEnv;
 
 const N: u64 = 3000;
 const SEED: u64 = 6;
-const RANGES: [(&str, u32); 4] = [
-    ("15m", 900),
-    ("1h", 3600),
-    ("24h", 86_400),
-    ("7d", 604_800),
-];
+const RANGES: [(&str, u32); 4] = [("15m", 900), ("1h", 3600), ("24h", 86_400), ("7d", 604_800)];
 
 fn unix_now() -> u32 {
     SystemTime::now()
@@ -126,7 +121,9 @@ struct Figures {
 
 async fn raw_period(env: &TestEnv, lo: u32, hi: Option<u32>) -> Period {
     let db = &env.database;
-    let upper = hi.map_or(String::new(), |h| format!("AND event_time < toDateTime({h})"));
+    let upper = hi.map_or(String::new(), |h| {
+        format!("AND event_time < toDateTime({h})")
+    });
     env.clickhouse
         .query_one(&format!(
             "SELECT toUInt64(count()) AS orders, toUInt64(sum(quantity)) AS items, \
@@ -389,7 +386,11 @@ async fn long_ranges_read_sealed_hours_and_stay_exact() {
     seal(&mut rollups, &duplicates).await;
     assert_eq!(hours_off(&env).await, 0, "hour tier = minute tier again");
     let (shown, want) = overview(&server, &env, "7d", 604_800).await;
-    assert_eq!(want.current.orders, before.current.orders + 1, "one late sale");
+    assert_eq!(
+        want.current.orders,
+        before.current.orders + 1,
+        "one late sale"
+    );
     assert_eq!(shown, want, "after sealing again");
     page_is_exact(&server, &env, "sealed again").await;
     env.drop_database().await;

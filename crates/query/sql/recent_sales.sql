@@ -19,7 +19,15 @@ FROM
             (
                 SELECT minute, sumMerge(orders) AS orders
                 FROM {{db}}.sales_by_minute
+-- @if distributed
                 WHERE minute >= (SELECT max(minute) FROM {{db}}.sales_by_minute) - 3600
+-- @else
+                -- The newest minute from part metadata (the partition key's range), not a
+                -- scan of every minute there is.
+                WHERE minute >= (SELECT max(max_time) FROM system.parts
+                                 WHERE database = {{db_name}} AND table = 'sales_by_minute'
+                                   AND active) - 3600
+-- @endif
                 GROUP BY minute
                 ORDER BY minute DESC
             )

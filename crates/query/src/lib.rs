@@ -331,6 +331,8 @@ impl Queries {
         })
     }
 
+    /// The overview of `range`: its statements run side by side (each reads its own tier;
+    /// one after another their round trips would add up).
     pub async fn overview(&self, range: Range, now: u32) -> Result<Overview> {
         let w = range.window(now);
         let from = ("from", w.from.to_string());
@@ -346,26 +348,68 @@ impl Queries {
             current: u8,
             unique_customers: u64,
         }
-        let kpi_rows: Vec<KpiRow> = self
-            .rows(
-                "kpis",
-                include_str!("../sql/kpis.sql"),
-                &[
-                    from.clone(),
-                    self.tier(Tier::Sales, w.previous_from, w.from)?,
-                ],
-            )
-            .await?;
-        let customer_rows: Vec<CustomersRow> = self
-            .rows(
-                "customers",
-                include_str!("../sql/customers.sql"),
-                &[
-                    from.clone(),
-                    self.tier(Tier::Customers, w.previous_from, w.from)?,
-                ],
-            )
-            .await?;
+        #[derive(Deserialize)]
+        struct SeriesRow {
+            t: u32,
+            orders: u64,
+            items: u64,
+            revenue: f64,
+        }
+        let bucket_fn = if w.bucket == 3600 {
+            "toStartOfHour"
+        } else {
+            "toStartOfMinute"
+        };
+        let kpis_sql = self.sql(
+            "kpis",
+            include_str!("../sql/kpis.sql"),
+            &[
+                from.clone(),
+                self.tier(Tier::Sales, w.previous_from, w.from)?,
+            ],
+        )?;
+        let customers_sql = self.sql(
+            "customers",
+            include_str!("../sql/customers.sql"),
+            &[
+                from.clone(),
+                self.tier(Tier::Customers, w.previous_from, w.from)?,
+            ],
+        )?;
+        let series_sql = self.sql(
+            "series",
+            include_str!("../sql/series.sql"),
+            &[
+                self.tier(Tier::Sales, w.from, w.from)?,
+                ("bucket", bucket_fn.to_string()),
+            ],
+        )?;
+        let categories_sql = self.sql(
+            "revenue_by_category",
+            include_str!("../sql/revenue_by_category.sql"),
+            &[self.tier(Tier::Sales, w.from, w.from)?],
+        )?;
+        let mix_sql = self.sql(
+            "movement_mix",
+            include_str!("../sql/movement_mix.sql"),
+            &[self.tier(Tier::Stock, w.from, w.from)?],
+        )?;
+        let (
+            kpi_rows,
+            customer_rows,
+            series_rows,
+            mut revenue_by_category,
+            movement_mix,
+            stock_levels,
+        ) = futures::try_join!(
+            self.client.query::<KpiRow>(&kpis_sql),
+            self.client.query::<CustomersRow>(&customers_sql),
+            self.client.query::<SeriesRow>(&series_sql),
+            self.client.query::<CategoryRevenue>(&categories_sql),
+            self.client.query::<MovementMix>(&mix_sql),
+            self.stock_levels(false),
+        )?;
+
         let customers = |current: u8| {
             customer_rows
                 .iter()
@@ -397,57 +441,20 @@ impl Queries {
                 previous: customers(0),
             },
         };
-
-        #[derive(Deserialize)]
-        struct SeriesRow {
-            t: u32,
-            orders: u64,
-            items: u64,
-            revenue: f64,
-        }
-        let bucket_fn = if w.bucket == 3600 {
-            "toStartOfHour"
-        } else {
-            "toStartOfMinute"
-        };
-        let series_rows: Vec<SeriesRow> = self
-            .rows(
-                "series",
-                include_str!("../sql/series.sql"),
-                &[
-                    self.tier(Tier::Sales, w.from, w.from)?,
-                    ("bucket", bucket_fn.to_string()),
-                ],
-            )
-            .await?;
+        let by_t: BTreeMap<u32, &SeriesRow> = series_rows.iter().map(|r| (r.t, r)).collect();
         let mut series = Series::default();
         let mut t = w.from - w.from % w.bucket;
         while t <= w.to {
-            let row = series_rows.iter().find(|r| r.t == t);
+            let row = by_t.get(&t);
             series.t.push(t);
             series.orders.push(row.map_or(0, |r| r.orders));
             series.items.push(row.map_or(0, |r| r.items));
             series.revenue.push(row.map_or(0.0, |r| round2(r.revenue)));
             t += w.bucket;
         }
-        let mut revenue_by_category: Vec<CategoryRevenue> = self
-            .rows(
-                "revenue_by_category",
-                include_str!("../sql/revenue_by_category.sql"),
-                &[self.tier(Tier::Sales, w.from, w.from)?],
-            )
-            .await?;
         for c in &mut revenue_by_category {
             c.revenue = round2(c.revenue);
         }
-        let movement_mix = self
-            .rows(
-                "movement_mix",
-                include_str!("../sql/movement_mix.sql"),
-                &[self.tier(Tier::Stock, w.from, w.from)?],
-            )
-            .await?;
-        let stock_levels = self.stock_levels(false).await?;
         Ok(Overview {
             range,
             bucket_seconds: w.bucket,

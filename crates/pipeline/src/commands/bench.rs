@@ -108,6 +108,9 @@ pub struct BenchArgs {
     /// Wait at most this long for the api load's merges to finish before measuring.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub api_settle: Duration,
+    /// Keep each api database after measuring (to profile its queries by hand).
+    #[arg(long)]
+    pub api_keep: bool,
     /// Write the JSON here [default: pipeline-bench-<run id>.json in the temp directory].
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
@@ -386,6 +389,7 @@ async fn api(
         load_chunk: args.api_load_chunk,
         settle: args.api_settle,
         database_prefix: format!("{prefix}_bench_{run_id}_api"),
+        keep: args.api_keep,
         sales_topic: serve_config.sales_topic.clone(),
         warehouse_topic: serve_config.warehouse_topic.clone(),
     };
