@@ -41,7 +41,7 @@ Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in
              what the steps above left: sales_by_hour and stock_by_hour equal their minute
              rollups summed per hour and key, customers_by_minute/_hour give the raw sales'
              customers; sealing again writes no rows; the page's queries over the tiers
-             (crates/query/sql/tiers, read by kpis.sql, customers.sql, series.sql, ...) run,
+             (crates/query/sql/tiers, read by overview_sales.sql, customers.sql, ...) run,
              and their totals equal the rollups' and the raw sales'.
 
 Edge cases that are reported as WARN without failing the check come last.
@@ -914,8 +914,8 @@ HOUR_SEALS = [
 ]
 
 # The page's queries that read the tiers (crates/query/src/lib.rs), each run once.
-TIER_QUERIES = ["kpis.sql", "customers.sql", "series.sql", "revenue_by_category.sql",
-                "movement_mix.sql", "sales_hourly.sql", "stock_top.sql"]
+TIER_QUERIES = ["overview_sales.sql", "customers.sql", "movement_mix.sql", "sales_hourly.sql",
+                "stock_top.sql"]
 
 
 def query_sql(name, db, **values):
@@ -1032,7 +1032,7 @@ def check_queries(r, db, failures):
     # (query, its rows' fields, the rollup, its totals' expressions); from = since, so
     # every group must be current.
     totals = [
-        ("kpis.sql", ["orders", "items", "revenue"], "sales_by_minute",
+        ("overview_sales.sql", ["orders", "items", "rubles"], "sales_by_minute",
          ["sumMerge(orders)", "sumMerge(items)", "sumMerge(revenue)"]),
         ("movement_mix.sql", ["events", "quantity"], "stock_by_minute",
          ["sumMerge(events)", "sumMerge(quantity)"]),
@@ -1043,7 +1043,9 @@ def check_queries(r, db, failures):
         want = rollup_totals(r, db, rollup)
         for field, e in zip(fields, exprs):
             have = sum(decimal.Decimal(str(row[field])) for row in got[name]
-                       if row.get("current", 1) == 1)
+                       if row.get("current", 1) == 1) if field != "rubles" else \
+                sum(decimal.Decimal(str(row["kopecks"])) / 100 for row in got[name]
+                    if row.get("current", 1) == 1)
             if money(have) != money(want[e]):
                 failures.append(f"{name}: {field} totals {have}, {rollup} {e} = {want[e]}")
         stale = [row for row in got[name] if row.get("current", 1) != 1]
@@ -1057,7 +1059,7 @@ def check_queries(r, db, failures):
             failures.append(f"customers.sql: {got['customers.sql']}, the raw sales have "
                             f"{raw} customers (all of them current)")
     if not failures:
-        print("  ok   kpis.sql, movement_mix.sql and customers.sql totals equal the rollups' "
+        print("  ok   overview_sales.sql, movement_mix.sql and customers.sql totals equal the rollups' "
               "and the raw sales'")
 
 

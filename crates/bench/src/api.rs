@@ -828,7 +828,7 @@ async fn server_figures(
             .clone()
             .with_setting("readonly", 2)
             .with_setting("log_queries", 1)
-            .with_setting("query_id", format!("{prefix}{key}"))
+            .with_query_id_prefix(&format!("{prefix}{key}."))
             .with_database(db)
     };
     for e in ENDPOINTS {
@@ -852,7 +852,7 @@ async fn server_figures(
         .context("flushing ClickHouse's query log")?;
     #[derive(Deserialize)]
     struct Row {
-        query_id: String,
+        endpoint: String,
         #[serde(flatten)]
         figures: ServerFigures,
     }
@@ -868,7 +868,7 @@ async fn server_figures(
     Ok(rows
         .into_iter()
         .filter_map(|r| {
-            r.query_id
+            r.endpoint
                 .strip_prefix(&prefix)
                 .map(|k| (k.to_string(), r.figures))
         })

@@ -6,6 +6,8 @@
 //! identifiers checked by [`ident`] and literals quoted by [`quote`].
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -57,6 +59,9 @@ pub struct Client {
     password: Option<String>,
     database: String,
     settings: Vec<(String, String)>,
+    /// Each request's query_id is this prefix and a number (statements run side by side
+    /// cannot share one id).
+    query_ids: Option<Arc<(String, AtomicU64)>>,
 }
 
 // The password never reaches a log line.
@@ -86,6 +91,7 @@ impl Client {
             password: None,
             database: "default".into(),
             settings: Vec::new(),
+            query_ids: None,
         }
     }
 
@@ -101,6 +107,13 @@ impl Client {
     }
 
     /// A setting sent with every query of this client (e.g. `readonly`).
+    /// Names every request `<prefix><n>` (n = 1, 2, …, shared by clones), to find its
+    /// statements in `system.query_log`.
+    pub fn with_query_id_prefix(mut self, prefix: &str) -> Self {
+        self.query_ids = Some(Arc::new((prefix.to_string(), AtomicU64::new(0))));
+        self
+    }
+
     pub fn with_setting(mut self, name: &str, value: impl ToString) -> Self {
         self.settings.retain(|(n, _)| n != name);
         self.settings.push((name.to_string(), value.to_string()));
@@ -138,6 +151,10 @@ impl Client {
             req = req.query(&[(name.as_str(), value.as_str())]);
         }
         req = req.query(extra);
+        if let Some(ids) = &self.query_ids {
+            let n = ids.1.fetch_add(1, Ordering::Relaxed) + 1;
+            req = req.query(&[("query_id", format!("{}{n}", ids.0))]);
+        }
         if let Some(user) = &self.user {
             req = req.basic_auth(user, self.password.as_deref());
         }

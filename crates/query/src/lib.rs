@@ -337,35 +337,31 @@ impl Queries {
         let w = range.window(now);
         let from = ("from", w.from.to_string());
         #[derive(Deserialize)]
-        struct KpiRow {
+        struct SalesRow {
             current: u8,
+            t: u32,
+            category_name: String,
             orders: u64,
             items: u64,
-            revenue: f64,
+            kopecks: i64,
         }
         #[derive(Deserialize)]
         struct CustomersRow {
             current: u8,
             unique_customers: u64,
         }
-        #[derive(Deserialize)]
-        struct SeriesRow {
-            t: u32,
-            orders: u64,
-            items: u64,
-            revenue: f64,
-        }
         let bucket_fn = if w.bucket == 3600 {
             "toStartOfHour"
         } else {
             "toStartOfMinute"
         };
-        let kpis_sql = self.sql(
-            "kpis",
-            include_str!("../sql/kpis.sql"),
+        let sales_sql = self.sql(
+            "overview_sales",
+            include_str!("../sql/overview_sales.sql"),
             &[
                 from.clone(),
                 self.tier(Tier::Sales, w.previous_from, w.from)?,
+                ("bucket", bucket_fn.to_string()),
             ],
         )?;
         let customers_sql = self.sql(
@@ -376,85 +372,91 @@ impl Queries {
                 self.tier(Tier::Customers, w.previous_from, w.from)?,
             ],
         )?;
-        let series_sql = self.sql(
-            "series",
-            include_str!("../sql/series.sql"),
-            &[
-                self.tier(Tier::Sales, w.from, w.from)?,
-                ("bucket", bucket_fn.to_string()),
-            ],
-        )?;
-        let categories_sql = self.sql(
-            "revenue_by_category",
-            include_str!("../sql/revenue_by_category.sql"),
-            &[self.tier(Tier::Sales, w.from, w.from)?],
-        )?;
         let mix_sql = self.sql(
             "movement_mix",
             include_str!("../sql/movement_mix.sql"),
             &[self.tier(Tier::Stock, w.from, w.from)?],
         )?;
-        let (
-            kpi_rows,
-            customer_rows,
-            series_rows,
-            mut revenue_by_category,
-            movement_mix,
-            stock_levels,
-        ) = futures::try_join!(
-            self.client.query::<KpiRow>(&kpis_sql),
+        let (sales_rows, customer_rows, movement_mix, stock_levels) = futures::try_join!(
+            self.client.query::<SalesRow>(&sales_sql),
             self.client.query::<CustomersRow>(&customers_sql),
-            self.client.query::<SeriesRow>(&series_sql),
-            self.client.query::<CategoryRevenue>(&categories_sql),
             self.client.query::<MovementMix>(&mix_sql),
             self.stock_levels(false),
         )?;
 
+        // (orders, items, kopecks) added up per period, per bucket, per category.
+        type Sums = (u64, u64, i64);
+        let add = |s: &mut Sums, r: &SalesRow| {
+            s.0 += r.orders;
+            s.1 += r.items;
+            s.2 += r.kopecks;
+        };
+        let (mut current, mut previous) = (Sums::default(), Sums::default());
+        let mut by_t: BTreeMap<u32, Sums> = BTreeMap::new();
+        let mut by_category: BTreeMap<&str, Sums> = BTreeMap::new();
+        for r in &sales_rows {
+            if r.current == 1 {
+                add(&mut current, r);
+                add(by_t.entry(r.t).or_default(), r);
+                add(by_category.entry(&r.category_name).or_default(), r);
+            } else {
+                add(&mut previous, r);
+            }
+        }
+        let rubles = |kopecks: i64| kopecks as f64 / 100.0;
         let customers = |current: u8| {
             customer_rows
                 .iter()
                 .find(|r| r.current == current)
                 .map_or(0, |r| r.unique_customers)
         };
-        let pick = |current: u8| kpi_rows.iter().find(|r| r.current == current);
-        let (cur, prev) = (pick(1), pick(0));
-        let kpi_u = |f: fn(&KpiRow) -> u64| Kpi {
-            value: cur.map_or(0, f),
-            previous: prev.map_or(0, f),
-        };
         let revenue = Kpi {
-            value: round2(cur.map_or(0.0, |r| r.revenue)),
-            previous: round2(prev.map_or(0.0, |r| r.revenue)),
+            value: rubles(current.2),
+            previous: rubles(previous.2),
         };
-        let orders = kpi_u(|r| r.orders);
-        let avg = avg_ticket;
         let kpis = Kpis {
             avg_ticket: Kpi {
-                value: avg(revenue.value, orders.value),
-                previous: avg(revenue.previous, orders.previous),
+                value: avg_ticket(revenue.value, current.0),
+                previous: avg_ticket(revenue.previous, previous.0),
             },
             revenue,
-            orders,
-            items: kpi_u(|r| r.items),
+            orders: Kpi {
+                value: current.0,
+                previous: previous.0,
+            },
+            items: Kpi {
+                value: current.1,
+                previous: previous.1,
+            },
             unique_customers: Kpi {
                 value: customers(1),
                 previous: customers(0),
             },
         };
-        let by_t: BTreeMap<u32, &SeriesRow> = series_rows.iter().map(|r| (r.t, r)).collect();
         let mut series = Series::default();
         let mut t = w.from - w.from % w.bucket;
         while t <= w.to {
-            let row = by_t.get(&t);
+            let (orders, items, kopecks) = by_t.get(&t).copied().unwrap_or_default();
             series.t.push(t);
-            series.orders.push(row.map_or(0, |r| r.orders));
-            series.items.push(row.map_or(0, |r| r.items));
-            series.revenue.push(row.map_or(0.0, |r| round2(r.revenue)));
+            series.orders.push(orders);
+            series.items.push(items);
+            series.revenue.push(rubles(kopecks));
             t += w.bucket;
         }
-        for c in &mut revenue_by_category {
-            c.revenue = round2(c.revenue);
-        }
+        let mut revenue_by_category: Vec<CategoryRevenue> = by_category
+            .into_iter()
+            .map(|(category, (orders, _, kopecks))| CategoryRevenue {
+                category: category.to_string(),
+                revenue: rubles(kopecks),
+                orders,
+            })
+            .collect();
+        // By revenue, highest first; ties by name.
+        revenue_by_category.sort_by(|a, b| {
+            b.revenue
+                .total_cmp(&a.revenue)
+                .then_with(|| a.category.cmp(&b.category))
+        });
         Ok(Overview {
             range,
             bucket_seconds: w.bucket,
