@@ -1016,8 +1016,19 @@ def check_queries(r, db, failures):
     first = r.run(f"SELECT toUInt32(least((SELECT min(minute) FROM `{db}`.sales_by_minute), "
                   f"(SELECT min(minute) FROM `{db}`.stock_by_minute)))").strip()
     since = int(first) - 86400
-    values = {t: query_sql(f"tiers/{t}.sql", db, since=since, split=since)
-              for t in ("sales", "stock", "customers")}
+    # The tiers as crates/query/src/lib.rs renders them (Queries::tier).
+    tiers = {
+        "sales": ("sales_by_hour", "sales_by_minute",
+                  "category, product_id, orders, items, revenue"),
+        "stock": ("stock_by_hour", "stock_by_minute",
+                  "product_id, product_name, movement_type, events, quantity"),
+        "customers": ("customers_by_hour", "customers_by_minute", "customers"),
+    }
+    values = {t: query_sql("tiers/sealed.sql", db, since=since, split=since, hours=h,
+                           minutes=m, columns=c)
+              for t, (h, m, c) in tiers.items()}
+    values["customers"] = query_sql("tiers/customers.sql", db, since=since,
+                                    sealed=values["customers"])
     values.update({"from": since, "bucket": "toStartOfHour"})
     got = {}
     for name in TIER_QUERIES:

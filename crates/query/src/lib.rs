@@ -166,19 +166,54 @@ impl Queries {
         .map_err(Error::Invalid)
     }
 
-    /// One of `sql/tiers`, to read as a subquery: a rollup from `since` on, from its hour
-    /// tier where sealed and its minute tier elsewhere, no hour cut by `split` read whole.
+    /// A rollup from `since` on, to read as a subquery (`sql/tiers`): from its hour tier
+    /// where sealed and its minute tier elsewhere, no hour cut by `split` read whole.
     fn tier(&self, tier: Tier, since: u32, split: u32) -> Result<(&'static str, String)> {
-        let (name, source) = match tier {
-            Tier::Sales => ("sales", include_str!("../sql/tiers/sales.sql")),
-            Tier::Stock => ("stock", include_str!("../sql/tiers/stock.sql")),
-            Tier::Customers => ("customers", include_str!("../sql/tiers/customers.sql")),
+        let (name, hours, minutes, columns) = match tier {
+            Tier::Sales => (
+                "sales",
+                "sales_by_hour",
+                "sales_by_minute",
+                "category, product_id, orders, items, revenue",
+            ),
+            Tier::Stock => (
+                "stock",
+                "stock_by_hour",
+                "stock_by_minute",
+                "product_id, product_name, movement_type, events, quantity",
+            ),
+            Tier::Customers => (
+                "customers",
+                "customers_by_hour",
+                "customers_by_minute",
+                "customers",
+            ),
         };
-        let sql = self.sql(
-            name,
-            source,
-            &[("since", since.to_string()), ("split", split.to_string())],
+        let bounds = [("since", since.to_string()), ("split", split.to_string())];
+        let mut values = bounds.to_vec();
+        values.extend([
+            ("hours", hours.to_string()),
+            ("minutes", minutes.to_string()),
+            ("columns", columns.to_string()),
+        ]);
+        let sealed = self.sql(
+            "tiers/sealed",
+            include_str!("../sql/tiers/sealed.sql"),
+            &values,
         )?;
+        let sql = match tier {
+            // Customers add what is newer than the last sealed minute, from the raw sales.
+            Tier::Customers => {
+                let mut values = bounds.to_vec();
+                values.push(("sealed", sealed));
+                self.sql(
+                    "tiers/customers",
+                    include_str!("../sql/tiers/customers.sql"),
+                    &values,
+                )?
+            }
+            _ => sealed,
+        };
         Ok((name, sql))
     }
 
