@@ -447,13 +447,7 @@ impl Rollups {
             .keys()
             .filter_map(|m| family.hour_of.get(m).copied())
             .collect();
-        // Over for SETTLE already: the hour's last blocks have reached every table.
-        let ready: Vec<u32> = family
-            .unsealed
-            .iter()
-            .copied()
-            .filter(|h| u64::from(*h) + 3600 + SETTLE.as_secs() <= now && !busy.contains(h))
-            .collect();
+        let ready = ready_hours(&family.unsealed, &busy, now);
         let mut sealed = Vec::new();
         for chunk in ready.chunks(HOURS_PER_SEAL).take(CHECKS_PER_PASS) {
             let lo = chunk[0];
@@ -607,6 +601,19 @@ impl Rollups {
     }
 }
 
+/// The unsealed hours to seal now, oldest first: over for [`SETTLE`] already (the hour's
+/// last blocks have reached every table), and before any hour with a minute still pending.
+/// Pages take every hour below the newest sealed one from the hour tier, so an hour is never
+/// sealed past one that is not sealed yet.
+fn ready_hours(unsealed: &BTreeSet<u32>, busy: &BTreeSet<u32>, now: u64) -> Vec<u32> {
+    let first_busy = busy.first().copied().unwrap_or(u32::MAX);
+    unsealed
+        .iter()
+        .copied()
+        .take_while(|h| *h < first_busy && u64::from(*h) + 3600 + SETTLE.as_secs() <= now)
+        .collect()
+}
+
 /// Runs duplicate checks and rollup checks one after another, every `period`, until `stop`:
 /// in cluster mode one of each per shard, all comparing the cluster's totals, so one must
 /// see what the one before it wrote (side by side, two would correct the same difference).
@@ -644,5 +651,39 @@ pub async fn run_checks(
             Err(_) => {}
         }
         tokio::time::sleep(period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{ready_hours, SETTLE};
+
+    #[test]
+    fn hours_are_sealed_in_order_once_over() {
+        let set = |h: &[u32]| h.iter().copied().collect::<BTreeSet<u32>>();
+        let now = 10 * 3600 + 30 * 60; // half past ten
+                                       // Hours 7, 8, 9 over; 10 still running.
+        let unsealed = set(&[7 * 3600, 8 * 3600, 9 * 3600, 10 * 3600]);
+        assert_eq!(
+            ready_hours(&unsealed, &set(&[10 * 3600]), now),
+            vec![7 * 3600, 8 * 3600, 9 * 3600]
+        );
+        // A minute of 8 o'clock still pending (a late event): 9 waits for it too.
+        assert_eq!(
+            ready_hours(&unsealed, &set(&[8 * 3600, 10 * 3600]), now),
+            vec![7 * 3600]
+        );
+        // An hour just over waits out the settle time.
+        let just_over = 10 * 3600 + SETTLE.as_secs() as u32 - 1;
+        assert_eq!(
+            ready_hours(&set(&[9 * 3600]), &set(&[]), just_over.into()),
+            Vec::<u32>::new()
+        );
+        assert_eq!(
+            ready_hours(&set(&[9 * 3600]), &set(&[]), (just_over + 1).into()),
+            vec![9 * 3600]
+        );
     }
 }
