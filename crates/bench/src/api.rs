@@ -704,21 +704,11 @@ async fn load(
     // The tiers `pipeline up` keeps (migration 0006), sealed by the same code: passes until
     // every minute is checked and every hour that is over is sealed.
     let seal_started = Instant::now();
-    let mut rollups = reconcile::rollups::Rollups::new(client.clone(), db);
-    let mut hours_sealed = 0;
-    loop {
-        let pass = rollups
-            .pass()
-            .await
-            .context("checking the minutes and sealing the hours")?;
-        hours_sealed += pass.hours_sealed;
-        if pass.minutes_pending == 0 && pass.minutes_checked == 0 && pass.hours_sealed == 0 {
-            break;
-        }
-        if pass.minutes_checked == 0 && pass.hours_sealed == 0 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+    let hours_sealed = reconcile::rollups::Rollups::new(client.clone(), db)
+        .catch_up()
+        .await
+        .context("checking the minutes and sealing the hours")?
+        .hours_sealed;
     let seal_s = seal_started.elapsed().as_secs_f64();
 
     // Merges the load started compete with the measurement: let them finish first.

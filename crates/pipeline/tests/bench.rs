@@ -153,6 +153,13 @@ async fn api_phase_reports_positive_figures() {
         "{load}"
     );
     positive(&load["total_s"], "load seconds");
+    // Every hour of the 7 days but the current one, in both families, sealed by the
+    // reconcile loop's code.
+    positive(&load["seal_s"], "sealing seconds");
+    assert!(
+        load["hours_sealed"].as_u64().unwrap() >= 2 * 166,
+        "hours sealed: {load}"
+    );
     positive(&load["bytes_on_disk"], "bytes on disk");
     let api = s["api"].as_array().unwrap();
     let paths: Vec<&str> = api.iter().map(|l| l["name"].as_str().unwrap()).collect();

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{as_replayed, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
@@ -325,24 +325,15 @@ async fn sealed_hours(env: &TestEnv) -> u64 {
         .n
 }
 
-/// Passes until nothing is pending and a pass seals nothing more.
+/// Records duplicates, then checks and seals until nothing more is to do: (hours sealed).
 async fn seal(rollups: &mut Rollups, duplicates: &Duplicates) -> u64 {
-    let start = Instant::now();
-    let mut sealed = 0;
-    loop {
-        duplicates.pass().await.unwrap();
-        let pass = rollups.pass().await.unwrap();
-        assert_eq!(pass.corrected, 0, "nothing was cut short: {pass:?}");
-        sealed += pass.hours_sealed;
-        if pass.minutes_pending == 0 && pass.hours_sealed == 0 && pass.minutes_checked == 0 {
-            return sealed;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "still sealing after 2 minutes: {pass:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    duplicates.pass().await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(120), rollups.catch_up())
+        .await
+        .expect("still sealing after 2 minutes")
+        .unwrap();
+    assert_eq!(done.corrected, 0, "nothing was cut short: {done:?}");
+    done.hours_sealed
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -238,6 +238,25 @@ impl Rollups {
         Ok(pass)
     }
 
+    /// Passes until nothing is pending and a pass checks and seals nothing more (a first
+    /// start on history, a bulk load): what they did, added up.
+    pub async fn catch_up(&mut self) -> Result<Pass> {
+        let mut total = Pass::default();
+        loop {
+            let pass = self.pass().await?;
+            total.minutes_checked += pass.minutes_checked;
+            total.corrected += pass.corrected;
+            total.hours_sealed += pass.hours_sealed;
+            if pass.minutes_pending == 0 && pass.minutes_checked == 0 && pass.hours_sealed == 0 {
+                return Ok(total);
+            }
+            if pass.minutes_checked == 0 && pass.hours_sealed == 0 {
+                // Waiting for minutes to settle.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+
     /// Marks the minutes of `families[f].watched[w]`'s new parts as touched now.
     async fn scan(&mut self, f: usize, w: usize) -> Result<()> {
         #[derive(Deserialize)]
