@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use clickhouse_http::{quote, Client, ServerVersion};
 use serde::Deserialize;
 
-use crate::{checksum, render, stream_of, Error, IngestKind, Result, SchemaConfig, MIGRATIONS};
+use crate::{
+    checksum, render, stream_of, Error, IngestKind, Rendered, Result, SchemaConfig, MIGRATIONS,
+};
 
 #[derive(Debug, Clone)]
 pub struct ApplyReport {
@@ -163,16 +165,18 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         distributed_created: Vec::new(),
         replicated: false,
     };
-    if !pending.is_empty() {
-        // No view writes into a table while it is being changed; the Kafka tables keep
-        // their offsets, so nothing is consumed meanwhile and nothing is lost.
-        for (name, kind, _) in &r.ingest {
-            if *kind == IngestKind::View {
-                client
-                    .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{name}")))
-                    .await?;
-            }
-        }
+    let existing = existing_tables(client, db).await?;
+    let recorded = recorded_ingest(client, db).await?;
+    let plan = plan_ingest(
+        &r,
+        db,
+        &existing,
+        &recorded,
+        !pending.is_empty(),
+        config.cluster.as_deref().filter(|_| config.replicated),
+    );
+    for s in &plan.stop {
+        client.execute(s).await?;
     }
     for (version, name, statements) in pending {
         for (i, s) in statements.iter().enumerate() {
@@ -193,82 +197,22 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         tracing::info!(version, name, "migration applied");
         report.migrations_applied.push((*version, name));
     }
-
-    let mut existing = existing_tables(client, db).await?;
-    // An object this server does not get (e.g. a view made by an older version of this
-    // schema) would go on writing beside its replacement.
-    for o in crate::INGEST {
-        if existing.contains(o.name) && !r.ingest.iter().any(|(n, _, _)| *n == o.name) {
-            client
-                .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{}", o.name)))
-                .await?;
-            existing.remove(o.name);
-            tracing::info!(
-                object = o.name,
-                "ingest object not used on this server dropped"
-            );
-        }
-    }
-    let recorded = recorded_ingest(client, db).await?;
-    let mut recreate: BTreeSet<&str> = r
-        .ingest
-        .iter()
-        .filter(|(name, _, ddl)| {
-            !existing.contains(*name) || recorded.get(*name) != Some(&checksum(ddl))
-        })
-        .map(|(name, _, _)| *name)
-        .collect();
-    // A view is re-created with the Kafka table that feeds it.
-    for (name, _, _) in &r.ingest {
-        if stream_of(name).is_some_and(|src| src != *name && recreate.contains(src)) {
-            recreate.insert(name);
-        }
-    }
-    // Drop views before the tables they read, create tables before their views.
-    for kind in [
-        IngestKind::View,
-        IngestKind::KafkaTable,
-        IngestKind::ReplayTable,
-    ] {
-        for (name, _, _) in r
-            .ingest
-            .iter()
-            .filter(|(n, k, _)| *k == kind && recreate.contains(n))
-        {
-            client
-                .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{name}")))
-                .await?;
-        }
-    }
-    let mut gated = false;
-    for (name, kind, ddl) in r.ingest.iter().filter(|(n, _, _)| recreate.contains(n)) {
-        if *kind == IngestKind::View && !gated {
-            // Close every stream that gets new views, so all its views start together.
-            for (table, gate) in &r.gates {
-                if r.ingest.iter().any(|(n, k, _)| {
-                    *k == IngestKind::View && recreate.contains(n) && stream_of(n) == Some(table)
-                }) {
-                    client.execute(gate).await?;
-                }
+    for step in &plan.start {
+        match step {
+            Start::Run(sql) => client.execute(sql).await?,
+            Start::Create(name, sql) => {
+                client.execute(sql).await?;
+                client
+                    .execute(&format!(
+                        "INSERT INTO {db}.schema_ingest (name, checksum, applied_at) VALUES ({}, {}, now())",
+                        quote(name),
+                        quote(&checksum(sql))
+                    ))
+                    .await?;
+                tracing::info!(object = name, "ingest object created");
+                report.ingest_created.push(name);
             }
-            gated = true;
         }
-        client.execute(ddl).await?;
-        client
-            .execute(&format!(
-                "INSERT INTO {db}.schema_ingest (name, checksum, applied_at) VALUES ({}, {}, now())",
-                quote(name),
-                quote(&checksum(ddl))
-            ))
-            .await?;
-        tracing::info!(object = name, "ingest object created");
-        report.ingest_created.push(name);
-    }
-    // Open the gates, including any an interrupted earlier run left closed.
-    for (table, _) in &r.gates {
-        client
-            .execute(&ddl(format!("DROP TABLE IF EXISTS {db}.{table}_gate")))
-            .await?;
     }
     if let Some(cluster) = &config.cluster {
         report.distributed_created =
@@ -276,6 +220,156 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         report.replicated = config.replicated;
     }
     Ok(report)
+}
+
+/// How `apply` brings the ingest objects from what exists to what is rendered.
+#[derive(Debug, Clone, Default)]
+pub struct IngestPlan {
+    /// Before any migration: stop reading the topics whose objects change, then drop
+    /// everything that is re-created or no longer used.
+    pub stop: Vec<String>,
+    /// After the migrations, in order.
+    pub start: Vec<Start>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Run this statement (18.16: close or open a gate).
+    Run(String),
+    /// Create this object and record its checksum in `schema_ingest`.
+    Create(&'static str, String),
+}
+
+/// The plan for `r` over a database holding `existing` objects whose recorded checksums
+/// are `recorded`; `migrating`: migrations are pending, so no view may write meanwhile.
+/// `on_cluster`: a cluster with replicas (the statements written here go ON CLUSTER too).
+///
+/// A topic's chain is every object its Kafka table feeds (the fan-out, the views). When
+/// anything in a chain changes, every view of the chain is re-created, and the topic is not
+/// read meanwhile: a block must reach all of a chain's views or none, or the events of a
+/// block that reached only the dead-letter view (which keeps refused rows) are lost.
+/// - Current servers: the Kafka table's one view into its fan-out is dropped first and
+///   created last. A Kafka table that is itself re-created is dropped before anything
+///   else, since views of an older layout may read it directly.
+/// - 18.16 (no cascade: every view reads the Kafka table): a gate, a view into a table that
+///   does not exist, stops the table from streaming; it is closed before anything of the
+///   chain is dropped and opened once every view exists.
+pub fn plan_ingest(
+    r: &Rendered,
+    db: &str,
+    existing: &BTreeSet<String>,
+    recorded: &BTreeMap<String, String>,
+    migrating: bool,
+    on_cluster: Option<&str>,
+) -> IngestPlan {
+    let ddl = |s: String| match on_cluster {
+        Some(c) => crate::cluster::on_cluster(&s, c),
+        None => s,
+    };
+    let drop = |name: &str| ddl(format!("DROP TABLE IF EXISTS {db}.{name}"));
+    let kind_of = |name: &str| r.ingest.iter().find(|(n, _, _)| *n == name).map(|o| o.1);
+    let (recreate, changed_chains) = to_recreate(r, existing, recorded, migrating);
+    let gate_of = |table: &str| r.gates.iter().find(|(t, _)| *t == table).map(|g| &g.1);
+    let close_gate = |table: &str, gate: &String| [drop(&format!("{table}_gate")), gate.clone()];
+
+    let mut plan = IngestPlan::default();
+    let mut dropped: BTreeSet<&str> = BTreeSet::new();
+    for k in changed_chains.iter().filter(|k| existing.contains(**k)) {
+        if let Some(gate) = gate_of(k) {
+            plan.stop.extend(close_gate(k, gate));
+        } else if recreate.contains(k) {
+            plan.stop.push(drop(k));
+            dropped.insert(k);
+        }
+    }
+    // Objects this server does not get (e.g. made by an older version of this schema)
+    // would go on writing beside their replacements.
+    for kind in [
+        IngestKind::View,
+        IngestKind::KafkaTable,
+        IngestKind::ReplayTable,
+        IngestKind::ParsedTable,
+    ] {
+        for o in crate::INGEST.iter().filter(|o| o.kind == kind) {
+            if existing.contains(o.name) && kind_of(o.name).is_none() {
+                plan.stop.push(drop(o.name));
+            }
+        }
+    }
+    // Views in reverse creation order (a fan-out's entry view first), then tables.
+    for (name, _, _) in r.ingest.iter().rev() {
+        if kind_of(name) == Some(IngestKind::View)
+            && recreate.contains(name)
+            && existing.contains(*name)
+        {
+            plan.stop.push(drop(name));
+        }
+    }
+    for (name, kind, _) in &r.ingest {
+        if *kind != IngestKind::View
+            && recreate.contains(name)
+            && existing.contains(*name)
+            && !dropped.contains(name)
+        {
+            plan.stop.push(drop(name));
+        }
+    }
+
+    let mut gated = false;
+    for (name, kind, sql) in r.ingest.iter().filter(|(n, _, _)| recreate.contains(n)) {
+        if *kind == IngestKind::View && !gated {
+            // Every Kafka table whose views are made now exists: close its gate (again).
+            for (table, gate) in &r.gates {
+                if changed_chains.contains(table) {
+                    plan.start.extend(close_gate(table, gate).map(Start::Run));
+                }
+            }
+            gated = true;
+        }
+        plan.start.push(Start::Create(name, sql.clone()));
+    }
+    // Open the gates, including any an interrupted earlier run left closed.
+    for (table, _) in &r.gates {
+        plan.start.push(Start::Run(drop(&format!("{table}_gate"))));
+    }
+    plan
+}
+
+/// The ingest objects `apply` re-creates (missing, changed, or in a changed chain; every
+/// view while migrating), and the Kafka tables whose chains change.
+fn to_recreate(
+    r: &Rendered,
+    existing: &BTreeSet<String>,
+    recorded: &BTreeMap<String, String>,
+    migrating: bool,
+) -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let kind_of = |name: &str| r.ingest.iter().find(|(n, _, _)| *n == name).map(|o| o.1);
+    let mut recreate: BTreeSet<&'static str> = r
+        .ingest
+        .iter()
+        .filter(|(name, kind, sql)| {
+            !existing.contains(*name)
+                || recorded.get(*name) != Some(&checksum(sql))
+                || (migrating && *kind == IngestKind::View)
+        })
+        .map(|(name, _, _)| *name)
+        .collect();
+    let chain_of =
+        |name: &str| stream_of(name).filter(|s| kind_of(s) == Some(IngestKind::KafkaTable));
+    let changed_chains: BTreeSet<&'static str> =
+        recreate.iter().filter_map(|n| chain_of(n)).collect();
+    for (name, kind, _) in &r.ingest {
+        if *kind == IngestKind::View && chain_of(name).is_some_and(|k| changed_chains.contains(k)) {
+            recreate.insert(name);
+        }
+    }
+    // Any other view is re-created with the table it reads (the replay door's, on 18.16).
+    for (name, _, _) in &r.ingest {
+        if stream_of(name).is_some_and(|src| src != *name && recreate.contains(src)) {
+            recreate.insert(name);
+        }
+    }
+    (recreate, changed_chains)
 }
 
 /// What `apply` would do, without changing anything.
@@ -315,13 +409,14 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
     } else {
         BTreeMap::new()
     };
-    let mut ingest: Vec<(&'static str, IngestState)> = r
+    let (recreate, _) = to_recreate(&r, &existing, &recorded, false);
+    let ingest: Vec<(&'static str, IngestState)> = r
         .ingest
         .iter()
-        .map(|(name, _, ddl)| {
+        .map(|(name, _, _)| {
             let state = if !existing.contains(*name) {
                 IngestState::Missing
-            } else if recorded.get(*name) != Some(&checksum(ddl)) {
+            } else if recreate.contains(name) {
                 IngestState::Outdated
             } else {
                 IngestState::Current
@@ -329,19 +424,6 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
             (*name, state)
         })
         .collect();
-    // A view is re-created with the Kafka table it reads from.
-    let stale: Vec<&str> = ingest
-        .iter()
-        .filter(|(_, s)| *s != IngestState::Current)
-        .map(|(n, _)| *n)
-        .collect();
-    for (name, state) in ingest.iter_mut() {
-        if *state == IngestState::Current
-            && stream_of(name).is_some_and(|s| s != *name && stale.contains(&s))
-        {
-            *state = IngestState::Outdated;
-        }
-    }
     Ok(SchemaStatus {
         server,
         database_exists: dbs.n > 0,

@@ -13,7 +13,9 @@ mod apply;
 mod cluster;
 mod features;
 
-pub use apply::{apply, status, ApplyReport, IngestState, SchemaStatus};
+pub use apply::{
+    apply, plan_ingest, status, ApplyReport, IngestPlan, IngestState, SchemaStatus, Start,
+};
 pub use clickhouse_http::ServerVersion;
 pub use cluster::distributed_database;
 pub use features::Features;
@@ -127,7 +129,11 @@ pub struct SchemaConfig {
     pub sales_topic: String,
     pub warehouse_topic: String,
     pub num_consumers: u32,
+    /// kafka_max_block_size on servers that flush on time (`kafka_flush_interval_ms`).
     pub max_block_size: u32,
+    /// kafka_max_block_size on servers that write a block only when it is full (18.16),
+    /// where set: sized for the expected rate, so rows show within a second.
+    pub unflushed_block_size: Option<u32>,
     /// Current servers only: one thread per consumer, flushing independently.
     pub thread_per_consumer: bool,
     /// Sharded cluster mode (see `cluster.rs`): the cluster's name in `remote_servers`.
@@ -148,6 +154,7 @@ impl SchemaConfig {
             warehouse_topic: "warehouse".into(),
             num_consumers: 1,
             max_block_size: 65_536,
+            unflushed_block_size: None,
             thread_per_consumer: false,
             cluster: None,
             kafka_security: None,
@@ -177,7 +184,10 @@ impl SchemaConfig {
                 )));
             }
         }
-        if self.num_consumers == 0 || self.max_block_size == 0 {
+        if self.num_consumers == 0
+            || self.max_block_size == 0
+            || self.unflushed_block_size == Some(0)
+        {
             return Err(Error::Invalid(
                 "consumers and block size must be at least 1".into(),
             ));
@@ -193,7 +203,6 @@ impl SchemaConfig {
                 quote(&self.group_for(&self.warehouse_topic)),
             ),
             ("num_consumers", self.num_consumers.to_string()),
-            ("max_block_size", self.max_block_size.to_string()),
             (
                 "thread_per_consumer",
                 u8::from(self.thread_per_consumer).to_string(),
@@ -245,8 +254,11 @@ pub const MIGRATIONS: &[Migration] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestKind {
     KafkaTable,
-    /// A Null table the rescue inserts raw messages into (`*_replay`).
+    /// A Null table the rescue inserts raw messages into (`*_replay`, 18.16).
     ReplayTable,
+    /// A Null table of parsed messages that fans out to the views (`*_parsed`, current
+    /// servers).
+    ParsedTable,
     View,
 }
 
@@ -285,6 +297,9 @@ pub struct IngestObject {
     source: &'static str,
     /// For views over a Kafka or replay table: which one they parse.
     input: Option<Input>,
+    /// The view that parses a Kafka table into its `*_parsed` fan-out (current servers):
+    /// the other views of that topic read the fan-out.
+    parses: bool,
     /// Only where this feature flag has this value.
     only_if: Option<(&'static str, bool)>,
 }
@@ -296,8 +311,33 @@ const fn table(name: &'static str, kind: IngestKind, source: &'static str) -> In
         stream: name,
         source,
         input: None,
+        parses: false,
         only_if: None,
     }
+}
+
+/// A Null table of the 18.16 rescue's replay door (`crates/reconcile/src/replay.rs`).
+const fn replay_table(name: &'static str, source: &'static str) -> IngestObject {
+    let mut t = table(name, IngestKind::ReplayTable, source);
+    t.only_if = Some(("kafka_error_stream", false));
+    t
+}
+
+/// A Kafka table's fan-out of parsed messages (current servers): part of that topic's
+/// chain, re-created with it.
+const fn parsed_table(name: &'static str, kafka: Input, source: &'static str) -> IngestObject {
+    let mut t = table(name, IngestKind::ParsedTable, source);
+    t.stream = kafka.table();
+    t.only_if = Some(("kafka_error_stream", true));
+    t
+}
+
+/// The one view of a Kafka table on current servers: parses each message into the fan-out.
+const fn parse_view(name: &'static str, kafka: Input, source: &'static str) -> IngestObject {
+    let mut v = view(name, kafka, source);
+    v.parses = true;
+    v.only_if = Some(("kafka_error_stream", true));
+    v
 }
 
 const fn view(name: &'static str, input: Input, source: &'static str) -> IngestObject {
@@ -307,7 +347,12 @@ const fn view(name: &'static str, input: Input, source: &'static str) -> IngestO
         stream: input.table(),
         source,
         input: Some(input),
-        only_if: None,
+        parses: false,
+        only_if: if input.is_replay() {
+            Some(("kafka_error_stream", false))
+        } else {
+            None
+        },
     }
 }
 
@@ -346,6 +391,7 @@ const fn ledger_view(
         stream: ledger,
         source,
         input: None,
+        parses: false,
         only_if: None,
     }
 }
@@ -358,10 +404,12 @@ const STOCK_LEVELS_MV: &str = include_str!("../sql/ingest/stock_levels_mv.sql");
 const SALES_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/sales_dead_letter_mv.sql");
 const WAREHOUSE_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/warehouse_dead_letter_mv.sql");
 
-/// In creation order: Kafka and replay tables, the rollup views, the dead-letter views,
-/// then the views into the target tables, so that where views cascade every rollup exists
-/// before rows reach its source; last the ledger views that subtract duplicates and the
-/// views that add the rollup check's corrections.
+/// In creation order: Kafka, replay and fan-out tables, the rollup views, the dead-letter
+/// views, then the views into the target tables, so that where views cascade every rollup
+/// exists before rows reach its source; then (current servers) each Kafka table's one view
+/// into its fan-out, so the topic is read only once everything downstream exists; last the
+/// ledger views that subtract duplicates and the views that add the rollup check's
+/// corrections.
 pub const INGEST: &[IngestObject] = &[
     table(
         "sales_kafka",
@@ -373,15 +421,23 @@ pub const INGEST: &[IngestObject] = &[
         IngestKind::KafkaTable,
         include_str!("../sql/ingest/warehouse_kafka.sql"),
     ),
-    table(
+    replay_table(
         "sales_replay",
-        IngestKind::ReplayTable,
         include_str!("../sql/ingest/sales_replay.sql"),
     ),
-    table(
+    replay_table(
         "warehouse_replay",
-        IngestKind::ReplayTable,
         include_str!("../sql/ingest/warehouse_replay.sql"),
+    ),
+    parsed_table(
+        "sales_parsed",
+        Input::SalesKafka,
+        include_str!("../sql/ingest/sales_parsed.sql"),
+    ),
+    parsed_table(
+        "warehouse_parsed",
+        Input::WarehouseKafka,
+        include_str!("../sql/ingest/warehouse_parsed.sql"),
     ),
     rollup("sales_by_minute_mv", Input::SalesKafka, SALES_BY_MINUTE_MV),
     rollup(
@@ -437,6 +493,16 @@ pub const INGEST: &[IngestObject] = &[
         Input::WarehouseReplay,
         STOCK_MOVEMENTS_MV,
     ),
+    parse_view(
+        "sales_parse_mv",
+        Input::SalesKafka,
+        include_str!("../sql/ingest/sales_parse_mv.sql"),
+    ),
+    parse_view(
+        "warehouse_parse_mv",
+        Input::WarehouseKafka,
+        include_str!("../sql/ingest/warehouse_parse_mv.sql"),
+    ),
     ledger_view(
         "sales_duplicates_mv",
         "sales_duplicates",
@@ -475,8 +541,9 @@ mod parse {
     pub const WAREHOUSE: &str = include_str!("../sql/ingest/parse/warehouse.sql");
     pub const SALES_RAW: &str = include_str!("../sql/ingest/parse/sales_raw.sql");
     pub const WAREHOUSE_RAW: &str = include_str!("../sql/ingest/parse/warehouse_raw.sql");
-    pub const SALES_STREAM: &str = include_str!("../sql/ingest/parse/sales_stream.sql");
-    pub const WAREHOUSE_STREAM: &str = include_str!("../sql/ingest/parse/warehouse_stream.sql");
+    pub const MESSAGE_JSON: &str = include_str!("../sql/ingest/parse/message_json.sql");
+    pub const SALES_JSON: &str = include_str!("../sql/ingest/parse/sales_json.sql");
+    pub const WAREHOUSE_JSON: &str = include_str!("../sql/ingest/parse/warehouse_json.sql");
     pub const METADATA_KAFKA: &str = include_str!("../sql/ingest/parse/metadata_kafka.sql");
     pub const METADATA_REPLAY: &str = include_str!("../sql/ingest/parse/metadata_replay.sql");
     pub const EVENT_TIME: &str = include_str!("../sql/ingest/parse/event_time.sql");
@@ -511,6 +578,15 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
             _ => String::new(),
         },
     );
+    values.insert(
+        "max_block_size",
+        if features.kafka_modern_settings {
+            config.max_block_size
+        } else {
+            config.unflushed_block_size.unwrap_or(config.max_block_size)
+        }
+        .to_string(),
+    );
     let flag = |name: &str| features.get(name);
     let r = |name: &str, src: &str| {
         template::render(name, src, &values, &flag).map_err(Error::Template)
@@ -525,7 +601,7 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
         let mut v = values.clone();
         v.insert("name", o.name.to_string());
         if let Some(input) = o.input {
-            let (with, from) = parsed(input, &values, &features)?;
+            let (with, from) = parsed(input, o.parses, &values, &features)?;
             v.insert("with", with);
             v.insert("from", from);
         }
@@ -595,11 +671,14 @@ impl Rendered {
 
 /// What a view reads, as `{{with}}` and `{{from}}`: the input's fields, parsed by the
 /// reader this server needs, and checked against the contract (`reject_reason`).
-/// A raw message is parsed in one flat query (a WITH list over the raw table: 18.16 runs a
-/// view over its outermost FROM only); the stream mode's typed columns in a subquery
-/// (their names are the output's, so a WITH alias would be cyclic).
+/// - Current servers: the Kafka table's parse view (`parses`) reads the whole message with
+///   JSON functions in subqueries; every other view of the topic reads the parsed fan-out.
+/// - 18.16 (and the replay door): the raw message is parsed in one flat query, a WITH list
+///   over the raw table, in every view: 18.16 runs a view over its outermost FROM only and
+///   does not cascade into a fan-out table.
 fn parsed(
     input: Input,
+    parses: bool,
     values: &BTreeMap<&'static str, String>,
     features: &Features,
 ) -> Result<(String, String)> {
@@ -620,6 +699,14 @@ fn parsed(
             .map(|s| strip_comments(&s))
             .map_err(Error::Template)
     };
+    if !input.is_replay() && features.kafka_error_stream && !parses {
+        let fanout = if input.is_sales() {
+            "sales_parsed"
+        } else {
+            "warehouse_parsed"
+        };
+        return Ok((String::new(), format!("{}.{fanout}", values["db"])));
+    }
     let metadata = if input.is_replay() {
         render("parse/metadata_replay.sql", parse::METADATA_REPLAY, &v)?
     } else {
@@ -635,18 +722,22 @@ fn parsed(
     } else {
         render("parse/warehouse.sql", parse::WAREHOUSE, &v)?
     };
-    let source = format!("{}.{}", values["db"], input.table());
-    if !input.is_replay() && features.kafka_error_stream {
-        let extract = if input.is_sales() {
-            render("parse/sales_stream.sql", parse::SALES_STREAM, &v)?
+    if parses {
+        v.insert(
+            "message",
+            render("parse/message_json.sql", parse::MESSAGE_JSON, &v)?,
+        );
+        let fields = if input.is_sales() {
+            render("parse/sales_json.sql", parse::SALES_JSON, &v)?
         } else {
-            render("parse/warehouse_stream.sql", parse::WAREHOUSE_STREAM, &v)?
+            render("parse/warehouse_json.sql", parse::WAREHOUSE_JSON, &v)?
         };
         return Ok((
             String::new(),
-            format!("(SELECT *,\n{checks}\nFROM ({extract}))"),
+            format!("(SELECT *,\n{checks}\nFROM ({fields}))"),
         ));
     }
+    let source = format!("{}.{}", values["db"], input.table());
     let fields = if input.is_sales() {
         render("parse/sales_raw.sql", parse::SALES_RAW, &v)?
     } else {

@@ -12,7 +12,7 @@ use bench::ingest::{IngestTarget, SchemaApply};
 use clap::{Args, ValueEnum};
 
 use crate::commands::generate::TopicArgs;
-use crate::commands::schema::{IngestArgs, DEFAULT_MAX_BLOCK_SIZE};
+use crate::commands::schema::{block_size_for_rate, IngestArgs, DEFAULT_MAX_BLOCK_SIZE};
 use crate::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +136,7 @@ impl SchemaApply for Applier<'_> {
                 kafka_consumers: t.consumers,
                 kafka_max_block_size: Some(t.max_block_size),
                 kafka_thread_per_consumer: false,
+                block_size_for_rate: None,
             };
             let topics = TopicArgs {
                 partitions: t.partitions,
@@ -309,14 +310,7 @@ async fn latency(
         .iter()
         .map(|&rate| bench::latency::LatencyRate {
             rate,
-            max_block_size: IngestArgs {
-                kafka_consumers: 1,
-                kafka_max_block_size: None,
-                kafka_thread_per_consumer: false,
-            }
-            .sized_for_rate(rate as f64)
-            .kafka_max_block_size
-            .unwrap_or(DEFAULT_MAX_BLOCK_SIZE),
+            max_block_size: block_size_for_rate(rate as f64),
         })
         .collect();
     let opts = bench::latency::LatencyOptions {

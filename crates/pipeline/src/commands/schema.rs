@@ -45,28 +45,37 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub kafka_consumers: u32,
     /// Rows per block the Kafka engine reads before it writes (kafka_max_block_size)
-    /// [default: 65536; under `up`, half a second of the generator's rate].
+    /// [default: 65536; on ClickHouse 18.16 under `up`, half a second of the generator's rate].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub kafka_max_block_size: Option<u32>,
     /// Current ClickHouse only: one thread per consumer (kafka_thread_per_consumer).
     #[arg(long)]
     pub kafka_thread_per_consumer: bool,
+    /// ClickHouse 18.16 only, when no block size is given: one sized for a rate (`up`).
+    #[arg(skip)]
+    pub block_size_for_rate: Option<u32>,
 }
 
 pub const DEFAULT_MAX_BLOCK_SIZE: u32 = 65_536;
 
+/// A block that fills in about half a second at `rate` events/s.
+pub fn block_size_for_rate(rate: f64) -> u32 {
+    (rate / 2.0)
+        .ceil()
+        .clamp(1.0, DEFAULT_MAX_BLOCK_SIZE as f64) as u32
+}
+
 impl IngestArgs {
-    /// Without an explicit block size, one that fills in about half a second at `rate`.
+    /// Without an explicit block size, ClickHouse 18.16 gets one that fills in about half a
+    /// second at `rate`.
     ///
-    /// Why: ClickHouse 18.16's Kafka engine writes only when a block is full or the topic
-    /// goes quiet for 500 ms, so under a steady stream a 65536-row block would keep rows
-    /// out of sight for minutes. Current servers flush on time (kafka_flush_interval_ms).
+    /// Why: 18.16's Kafka engine writes only when a block is full or the topic goes quiet
+    /// for 500 ms, so under a steady stream a 65536-row block would keep rows out of sight
+    /// for minutes. Current servers flush on time (kafka_flush_interval_ms), so their DDL
+    /// never depends on the rate: a new rate must not re-create their Kafka tables.
     pub fn sized_for_rate(mut self, rate: f64) -> Self {
-        if self.kafka_max_block_size.is_none() && rate > 0.0 {
-            let rows = (rate / 2.0)
-                .ceil()
-                .clamp(1.0, DEFAULT_MAX_BLOCK_SIZE as f64) as u32;
-            self.kafka_max_block_size = Some(rows);
+        if rate > 0.0 {
+            self.block_size_for_rate = Some(block_size_for_rate(rate));
         }
         self
     }
@@ -75,6 +84,7 @@ impl IngestArgs {
         let mut s = config.schema();
         s.num_consumers = self.kafka_consumers;
         s.max_block_size = self.kafka_max_block_size.unwrap_or(DEFAULT_MAX_BLOCK_SIZE);
+        s.unflushed_block_size = self.kafka_max_block_size.or(self.block_size_for_rate);
         s.thread_per_consumer = self.kafka_thread_per_consumer;
         s
     }

@@ -1,33 +1,18 @@
--- Reads the sales topic. Bad messages never stop it:
--- on servers with the error stream mode (21.6+) the engine parses JSONEachRow and hands
--- each message it cannot parse to the views as a row with _error and _raw_message set;
--- integers are read as Int64 so a negative quantity is a refused value, not a parse error,
--- and every column is Nullable so a field left out is told apart from a zero or ''.
--- Older servers (18.16) stop a Kafka table for good at one unparsable message, so there it
--- reads each message as one raw line (CSV whose delimiter, DEL, JSON text hardly ever
--- holds, no quoting: set in the server profile, see scripts/clickhouse/users.xml.in) and
--- the views parse and check it (parse/sales_raw.sql). The few byte strings even that cannot
--- read (a lone CR, a DEL) stall the table; `pipeline up` rescues it (crates/reconcile/src/rescue.rs),
+-- Reads the sales topic, each message whole as `raw`, bytes untouched: the views parse and
+-- check it, so a bad message never stops the table and both server families refuse exactly
+-- the same messages for the same reasons.
+-- Current servers (21.7+): RawBLOB, one row per message, with the error stream mode as a
+-- safeguard (RawBLOB reads any bytes). The table's one view parses it into sales_parsed
+-- (parse/sales_json.sql), which fans out to the other views.
+-- ClickHouse 18.16 has neither, and stops a Kafka table for good at one unreadable message.
+-- There it reads each message as one raw CSV line (a field delimiter JSON text hardly ever
+-- holds, DEL, and no quoting: set in the server profile, see scripts/clickhouse/users.xml.in),
+-- and each view parses it (parse/sales_raw.sql). The few byte strings even that cannot read (a
+-- lone CR, a DEL) stall the table; `pipeline up` rescues it (crates/reconcile/src/rescue.rs),
 -- and its verifier replays any message the engine committed without writing (verify.rs).
 CREATE TABLE {{db}}.sales_kafka
 (
--- @if kafka_error_stream
-    event_id     Nullable(String),
-    event_type   Nullable(String),
-    event_time   Nullable(String),
-    product_id   Nullable(Int64),
-    product_name Nullable(String),
-    category     Nullable(String),
-    quantity     Nullable(Int64),
-    price        Nullable(Float64),
-    discount     Nullable(Float64),
-    total        Nullable(Float64),
-    store_id     Nullable(Int64),
-    cashier_id   Nullable(Int64),
-    customer_id  Nullable(String)
--- @else
     raw String
--- @endif
 )
 ENGINE = Kafka
 SETTINGS
@@ -36,9 +21,8 @@ SETTINGS
     kafka_group_name = {{sales_group}},
     kafka_num_consumers = {{num_consumers}},
 -- @if kafka_error_stream
-    kafka_format = 'JSONEachRow',
+    kafka_format = 'RawBLOB',
     kafka_handle_error_mode = 'stream',
-    input_format_skip_unknown_fields = 1,
     kafka_thread_per_consumer = {{thread_per_consumer}},
     -- Flush small blocks quickly so a live dashboard sees rows within a second.
     kafka_flush_interval_ms = 500,

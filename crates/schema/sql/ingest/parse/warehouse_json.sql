@@ -1,0 +1,36 @@
+-- Current servers: a warehouse message, read whole (RawBLOB), → the warehouse fields, or why
+-- not. Same rules and reasons as 18.16's reader (warehouse_raw.sql); see sales_json.sql.
+SELECT
+    raw,
+    message_topic,
+    message_partition,
+    message_offset,
+    message_timestamp_ms,
+    JSONExtractString(j, 'event_id')      AS event_id,
+    JSONExtractString(j, 'event_type')    AS event_type,
+    JSONExtractString(j, 'event_time')    AS event_time_text,
+    JSONExtractInt(j, 'product_id')       AS product_id_value,
+    JSONExtractString(j, 'product_name')  AS product_name,
+    JSONExtractString(j, 'category')      AS category,
+    JSONExtractString(j, 'warehouse')     AS warehouse,
+    JSONExtractInt(j, 'quantity')         AS quantity_value,
+    JSONExtractString(j, 'movement_type') AS movement_type,
+    JSONExtractString(j, 'source')        AS source,
+    JSONExtractString(j, 'responsible')   AS responsible,
+    multiIf(
+        read_error != '', concat('unreadable message: ', read_error),
+        length(raw) > 65536, concat('oversized message: ', toString(length(raw)), ' bytes (limit 65536)'),
+        NOT is_flat_object, 'malformed JSON: not one flat JSON object',
+        JSONType(j, 'event_id') != 'String', 'event_id: missing or not a string',
+        JSONType(j, 'event_type') != 'String', 'event_type: missing or not a string',
+        JSONType(j, 'event_time') != 'String', 'event_time: missing or not a string',
+        JSONType(j, 'product_id') NOT IN ('Int64', 'UInt64'), 'product_id: missing or not an integer',
+        JSONType(j, 'product_name') != 'String', 'product_name: missing or not a string',
+        JSONType(j, 'category') != 'String', 'category: missing or not a string',
+        JSONType(j, 'warehouse') != 'String', 'warehouse: missing or not a string',
+        JSONType(j, 'quantity') NOT IN ('Int64', 'UInt64'), 'quantity: missing or not an integer',
+        JSONType(j, 'movement_type') != 'String', 'movement_type: missing or not a string',
+        JSONType(j, 'source') != 'String', 'source: missing or not a string',
+        JSONType(j, 'responsible') != 'String', 'responsible: missing or not a string',
+        '') AS parse_error
+FROM ({{message}})
