@@ -6,6 +6,12 @@ Usage:
     python3 check_ddl.py ddl.sql
     python3 check_ddl.py --parse-only ddl.sql   # step 1 only (e.g. a cluster's ON CLUSTER DDL,
                                                 # which chDB cannot run without Keeper)
+    python3 check_ddl.py --outcomes MESSAGES ddl.sql
+        # no checks: runs the DDL (steps 1 and 3), feeds every message of MESSAGES (JSON
+        # lines: table, topic, partition, offset, hex) to its Kafka table's stand-in as
+        # the engine would, and prints one JSON line per message: where it went (the
+        # dead_letter reason, or the rows it became). The 18.16 side of the same messages is
+        # compared with it by crates/pipeline/tests/reliability.rs.
 
 Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in these steps:
 
@@ -357,8 +363,9 @@ def stand_in(fmt):
     return f"{head[:-1].rstrip()},\n{virtual}\n)\nENGINE = MergeTree\nORDER BY tuple()"
 
 
-def execute_all(r, statements, formatted):
-    print("== execute: fresh session, Kafka tables as MergeTree stand-ins")
+def execute_all(r, statements, formatted, quiet=False):
+    say = (lambda *_: None) if quiet else print
+    say("== execute: fresh session, Kafka tables as MergeTree stand-ins")
     for i, (stmt, fmt) in enumerate(zip(statements, formatted), 1):
         if is_kafka_table(fmt):
             sql, label = stand_in(fmt), f"{table_name(fmt)} (stand-in)"
@@ -368,7 +375,7 @@ def execute_all(r, statements, formatted):
         if not ok:
             print(f"  FAIL #{i} {label}\n       {out}\n       statement:\n{sql}")
             raise CheckFailed(f"statement #{i} fails on ClickHouse {r.version}")
-        print(f"  ok   #{i} {label}")
+        say(f"  ok   #{i} {label}")
 
 
 def json_row(payload, extra=None):
@@ -1057,9 +1064,44 @@ def check_edge_cases(r, db, kafka, landed):
     check_rollups(r, db, landed, "after the edge cases")
 
 
+def outcomes(r, db, path):
+    """Each message of `path` through its Kafka table's stand-in, one at a time; where it went."""
+    with open(path, encoding="utf-8") as f:
+        messages = [json.loads(line) for line in f if line.strip()]
+    for m in messages:
+        r.run(f"INSERT INTO `{db}`.`{m['table']}` (raw, _topic, _partition, _offset, "
+              f"_timestamp_ms, _key, _error, _raw_message) SELECT unhex("
+              f"{sql_string(m['hex'])}), {sql_string(m['topic'])}, {int(m['partition'])}, "
+              f"{int(m['offset'])}, NULL, '', '', ''")
+    where = {}
+    for line in r.run(f"SELECT topic, partition, offset, reason FROM `{db}`.dead_letter",
+                      "JSONEachRow").splitlines():
+        d = json.loads(line)
+        where.setdefault((d["topic"], int(d["partition"]), int(d["offset"])), []).append(
+            d["reason"])
+    rows = {}
+    for target in ("sales", "stock_movements"):
+        for line in r.run(f"SELECT kafka_topic, kafka_partition, kafka_offset, count() AS n "
+                          f"FROM `{db}`.`{target}` GROUP BY 1, 2, 3", "JSONEachRow").splitlines():
+            d = json.loads(line)
+            rows[(d["kafka_topic"], int(d["kafka_partition"]), int(d["kafka_offset"]))] = int(d["n"])
+    for m in messages:
+        place = (m["topic"], int(m["partition"]), int(m["offset"]))
+        print(json.dumps({"topic": place[0], "partition": place[1], "offset": place[2],
+                          "reasons": where.get(place, []), "rows": rows.get(place, 0)}))
+
+
 def main(argv):
     parse_only = "--parse-only" in argv
     argv = [a for a in argv if a != "--parse-only"]
+    messages = None
+    if "--outcomes" in argv:
+        i = argv.index("--outcomes")
+        messages = argv[i + 1] if i + 1 < len(argv) else None
+        argv = argv[:i] + argv[i + 2:]
+        if messages is None:
+            print("--outcomes needs a file of messages", file=sys.stderr)
+            return 2
     if len(argv) > 2 or (len(argv) == 2 and argv[1] in ("-h", "--help")):
         print(__doc__)
         return 2
@@ -1092,6 +1134,10 @@ def main(argv):
         kafka = [(table_name(f), f) for f in formatted if is_kafka_table(f)]
         if not kafka:
             raise CheckFailed("no Kafka engine table in the DDL")
+        if messages is not None:
+            execute_all(r, statements, formatted, quiet=True)
+            outcomes(r, db, messages)
+            return 0
         check_kafka_settings(r, kafka)
         execute_all(r, statements, formatted)
         # Every row that reached a target table, as (payload, copies): the rollups' expectation.

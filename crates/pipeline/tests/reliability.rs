@@ -272,14 +272,74 @@ struct DeadLetters {
     unexplained: u64,
 }
 
-/// `pipeline generate --bad-ratio` at 5 %: every bad message becomes one dead letter with
-/// its topic, partition, offset and a reason, every good one lands once, and the audit
-/// finds nothing missing.
+/// Messages of the JSON types current ClickHouse's reader would convert silently ("12.50"
+/// for a number; a number, object or array read as a string's text), over 64 KiB, or
+/// breaking JSON's grammar in ways a lax reader takes; each wrong in one way, so a dead
+/// letter on every server family.
+fn hand_made_bad_messages() -> [Vec<Vec<u8>>; 2] {
+    let sale = |id: &str, change: &str| -> Vec<u8> {
+        let base = sale_json(id);
+        let (field, value) = change.split_once('=').unwrap();
+        let start = base.find(&format!("\"{field}\":")).unwrap() + field.len() + 3;
+        let end = start + base[start..].find([',', '}']).unwrap();
+        // Numbers end at a comma; a string value holds none in sale_json.
+        let end = if base[start..].starts_with('"') {
+            start + 1 + base[start + 1..].find('"').unwrap() + 1
+        } else {
+            end
+        };
+        [
+            base[..start].as_bytes(),
+            value.as_bytes(),
+            base[end..].as_bytes(),
+        ]
+        .concat()
+    };
+    let move_json = |id: &str, quantity: &str, movement: &str| -> Vec<u8> {
+        format!(r#"{{"event_id":"{id}","event_type":"stock_movement","event_time":"2026-11-25 10:00:00","product_id":7,"product_name":"Чайник","category":"Бытовая техника","warehouse":"Москва","quantity":{quantity},"movement_type":{movement},"source":"ООО","responsible":"Иван"}}"#).into_bytes()
+    };
+    let mut invalid_utf8 = sale("bad-hand-utf8", "product_name=\"Ча\u{1}\"");
+    let at = invalid_utf8.iter().position(|b| *b == 1).unwrap();
+    invalid_utf8[at] = 0xff;
+    let sales = vec![
+        sale("bad-hand-1", "price=\"12.50\""),
+        sale("bad-hand-2", "quantity=\"2\""),
+        sale("bad-hand-3", "quantity=2.0"),
+        sale("bad-hand-4", "customer_id=12345"),
+        sale("bad-hand-5", "product_name={\"ru\":\"Чайник\"}"),
+        sale("bad-hand-6", "category=[\"Книги\"]"),
+        sale(
+            "bad-hand-7",
+            &format!("product_name=\"{}\"", "x".repeat(70_000)),
+        ),
+        sale("bad-hand-8", "quantity=02"),
+        sale("bad-hand-9", "product_name=\"tab\there\""),
+        sale("bad-hand-10", "product_name=\"\\q\""),
+        format!("[{}]", sale_json("bad-hand-11")).into_bytes(),
+        invalid_utf8,
+    ];
+    let moves = vec![
+        move_json("bad-hand-w1", "\"5\"", "\"supply\""),
+        move_json("bad-hand-w2", "5", "7"),
+        move_json("bad-hand-w3", "5", "[\"supply\"]"),
+    ];
+    [sales, moves]
+}
+
+/// `pipeline generate --bad-ratio` at 5 %, and messages of wrong JSON types made by hand:
+/// every bad message becomes one dead letter with its topic, partition, offset and a reason,
+/// every good one lands once, and the audit finds nothing missing. The same messages fed to
+/// the current-ClickHouse DDL in chDB meet exactly the same fate: the same reason for the
+/// same message, or a row.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bad_message_becomes_one_dead_letter_and_every_good_one_lands() {
     let env = TestEnv::new("dead").await;
     pipeline_ok(&env, &["schema", "apply"]);
     let _guards = Guards::start(&env).await;
+    let [hand_sales, hand_moves] = hand_made_bad_messages();
+    let hand_made = (hand_sales.len() + hand_moves.len()) as u64;
+    produce(&env, &env.sales_topic, &hand_sales);
+    produce(&env, &env.warehouse_topic, &hand_moves);
     let summary: serde_json::Value = serde_json::from_str(
         generate_seeded(&env, 5, 3_000, &["--bad-ratio", "0.05", "--json"]).trim(),
     )
@@ -292,8 +352,9 @@ async fn every_bad_message_becomes_one_dead_letter_and_every_good_one_lands() {
             .map(|t| t[field].as_u64().unwrap())
             .sum()
     };
-    let (events, bad) = (total("events"), total("bad"));
-    assert!(bad > 50, "{summary}");
+    let (events, bad) = (total("events"), total("bad") + hand_made);
+    // Seed 5, 3,000 messages at 5 %: the generator draws 162 bad ones (seeded, so exact).
+    assert_eq!((events, bad - hand_made), (2_838, 162), "{summary}");
     let db = &env.database;
     let start = std::time::Instant::now();
     let (landed, dead) = loop {
@@ -347,6 +408,61 @@ async fn every_bad_message_becomes_one_dead_letter_and_every_good_one_lands() {
     let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(report["missing"], 0, "{report}");
     assert!(audit.status.success(), "{report}");
+
+    // The same messages through the current-ClickHouse DDL (chDB): the same dead letters.
+    #[derive(Deserialize)]
+    struct Letter {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    }
+    let letters: Vec<Letter> = env
+        .clickhouse
+        .query(&format!(
+            "SELECT topic, partition, offset, reason FROM {db}.dead_letter"
+        ))
+        .await
+        .unwrap();
+    let on_18_16: std::collections::BTreeMap<_, _> = letters
+        .into_iter()
+        .map(|l| ((l.topic, l.partition, l.offset), l.reason))
+        .collect();
+    let sales = common::read_all_placed(&env, &env.sales_topic);
+    let moves = common::read_all_placed(&env, &env.warehouse_topic);
+    let messages: Vec<_> = sales
+        .iter()
+        .map(|m| ("sales_kafka", env.sales_topic.as_str(), m))
+        .chain(
+            moves
+                .iter()
+                .map(|m| ("warehouse_kafka", env.warehouse_topic.as_str(), m)),
+        )
+        .collect();
+    let current = common::outcomes_on_current_clickhouse(&env, &messages);
+    assert_eq!(current.len(), messages.len(), "an outcome per message");
+    let mut differ = Vec::new();
+    for ((topic, partition, offset), (reasons, rows)) in &current {
+        let old = on_18_16.get(&(topic.clone(), *partition, *offset));
+        let same = match old {
+            Some(reason) => reasons == std::slice::from_ref(reason) && *rows == 0,
+            None => reasons.is_empty() && *rows == 1,
+        };
+        if !same {
+            differ.push(format!(
+                "{topic}/{partition}/{offset}: 18.16 {old:?}, current {reasons:?} and {rows} row(s)"
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} messages meet another fate on current ClickHouse:\n{}",
+        differ.len(),
+        messages.len(),
+        differ.join("\n")
+    );
+    let refused = current.values().filter(|(r, _)| !r.is_empty()).count() as u64;
+    assert_eq!(refused, bad, "the same {bad} dead letters on both families");
     env.drop_database().await;
 }
 

@@ -273,6 +273,22 @@ impl Drop for Guards {
 
 /// Every message of `topic`, read from the beginning up to the end offsets.
 pub fn read_all(env: &TestEnv, topic: &str) -> Vec<Vec<u8>> {
+    read_all_placed(env, topic)
+        .into_iter()
+        .map(|m| m.payload)
+        .collect()
+}
+
+/// A message and where it sits.
+pub struct Placed {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Vec<u8>,
+}
+
+/// Every message of `topic` with its partition and offset, from the beginning up to the end
+/// offsets.
+pub fn read_all_placed(env: &TestEnv, topic: &str) -> Vec<Placed> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Message as _, Offset, TopicPartitionList};
     let parts = publish::partition_offsets(&env.kafka, topic, Duration::from_secs(10))
@@ -299,12 +315,101 @@ pub fn read_all(env: &TestEnv, topic: &str) -> Vec<Vec<u8>> {
             out.len()
         );
         match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
+            Some(Ok(m)) => out.push(Placed {
+                partition: m.partition(),
+                offset: m.offset(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+            }),
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
         }
     }
     out
+}
+
+/// What current ClickHouse makes of `messages` (table, topic, message): their DDL rendered
+/// for 25.8 runs in chDB (`tests/modern_clickhouse/check_ddl.py --outcomes`), each message
+/// fed to its Kafka table's stand-in as the engine hands it over. Per (topic, partition,
+/// offset): the dead_letter reasons and the rows it became.
+pub fn outcomes_on_current_clickhouse(
+    env: &TestEnv,
+    messages: &[(&str, &str, &Placed)],
+) -> std::collections::BTreeMap<(String, i32, i64), (Vec<String>, u64)> {
+    use std::fmt::Write as _;
+    let python = std::env::var("CHDB_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let dir = std::env::temp_dir().join(testkit::unique_name("outcomes"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("messages.jsonl");
+    let mut lines = String::new();
+    for (table, topic, m) in messages {
+        let hex = m.payload.iter().fold(String::new(), |mut h, b| {
+            let _ = write!(h, "{b:02x}");
+            h
+        });
+        lines.push_str(
+            &serde_json::json!({"table": table, "topic": topic, "partition": m.partition,
+                                "offset": m.offset, "hex": hex})
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(&file, lines).unwrap();
+    let mut config = schema::SchemaConfig::new(&env.database, &env.kafka.brokers);
+    config.sales_topic = env.sales_topic.clone();
+    config.warehouse_topic = env.warehouse_topic.clone();
+    let ddl = schema::script(&config, "25.8".parse().unwrap()).expect("the 25.8 DDL");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/modern_clickhouse/check_ddl.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("--outcomes")
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (set CHDB_PYTHON; scripts/test does): {e}")
+        });
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ddl.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chDB outcomes failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"topic\""))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                (
+                    v["topic"].as_str().unwrap().to_string(),
+                    v["partition"].as_i64().unwrap() as i32,
+                    v["offset"].as_i64().unwrap(),
+                ),
+                (
+                    v["reasons"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_str().unwrap().to_string())
+                        .collect(),
+                    v["rows"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
 }
 
 /// A scalar subquery: how many (warehouse, product) keys of `stock_levels` hold a level other

@@ -6,10 +6,10 @@
     -- Whitespace between tokens is removed (visitParam* see none). Most messages have none:
     -- a capture-free match finds them, and the costly replace runs on '' for them (18.16
     -- computes both branches of an if: this halves the cost of a view).
-    match(raw, '^(?:[^"\\s]|"(?:[^"\\\\]|\\\\.)*")*$') AS already_compact,
+    match(raw, '^(?:[^" \\t\\n\\r]|"(?:[^"\\\\]|\\\\.)*")*$') AS already_compact,
     if(already_compact, raw,
-       replaceRegexpAll(if(already_compact, '', raw), '("(?:[^"\\\\]|\\\\.)*")|\\s+', '\\1')) AS compact,
-    match(compact, '^\\{(?:"(?:[^"\\\\]|\\\\.)*":(?:"(?:[^"\\\\]|\\\\.)*"|-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)(?:,"(?:[^"\\\\]|\\\\.)*":(?:"(?:[^"\\\\]|\\\\.)*"|-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null))*)?\\}$') AS is_flat_object,
+       replaceRegexpAll(if(already_compact, '', raw), '("(?:[^"\\\\]|\\\\.)*")|[ \\t\\n\\r]+', '\\1')) AS compact,
+    match(compact, '^\\{(?:"(?:[^"\\\\\\x00-\\x1F]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*":(?:"(?:[^"\\\\\\x00-\\x1F]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*"|-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)(?:,"(?:[^"\\\\\\x00-\\x1F]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*":(?:"(?:[^"\\\\\\x00-\\x1F]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*"|-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null))*)?\\}$') AS is_flat_object,
     -- visitParam* read past the end of a value that is not closed (`"discount":0.` at the
     -- end of a cut message) and crash 18.16: they only ever see a checked object.
     if(is_flat_object, compact, '{}') AS j,
