@@ -436,3 +436,127 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
         ingest,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan after `change` to a database made with `SchemaConfig::new("shop", …)`.
+    fn plan_after(version: &str, change: impl Fn(&mut BTreeMap<String, String>)) -> IngestPlan {
+        let config = SchemaConfig::new("shop", "kafka:9092");
+        let r = render(&config, version.parse().unwrap()).unwrap();
+        let existing = r.ingest.iter().map(|(n, _, _)| n.to_string()).collect();
+        let mut recorded = r
+            .ingest
+            .iter()
+            .map(|(n, _, sql)| (n.to_string(), checksum(sql)))
+            .collect();
+        change(&mut recorded);
+        plan_ingest(&r, "shop", &existing, &recorded, false, None)
+    }
+
+    fn position(statements: &[String], needle: &str) -> usize {
+        statements
+            .iter()
+            .position(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no statement with {needle:?} in {statements:#?}"))
+    }
+
+    fn created(plan: &IngestPlan) -> Vec<&'static str> {
+        plan.start
+            .iter()
+            .filter_map(|s| match s {
+                Start::Create(name, _) => Some(*name),
+                Start::Run(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nothing_changed_plans_nothing_but_opening_gates() {
+        let plan = plan_after("25.8", |_| {});
+        assert!(plan.stop.is_empty() && plan.start.is_empty(), "{plan:?}");
+        let plan = plan_after("18.16.1", |_| {});
+        assert!(plan.stop.is_empty(), "{plan:?}");
+        assert!(created(&plan).is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn current_servers_stop_reading_first_and_start_reading_last() {
+        // One view of the sales chain changed: the whole chain is re-created, the entry
+        // view dropped first and created after every other view of the chain.
+        let plan = plan_after("25.8", |r| {
+            r.insert("sales_mv".into(), "older".into());
+        });
+        assert_eq!(
+            plan.stop[0], "DROP TABLE IF EXISTS shop.sales_parse_mv",
+            "{plan:#?}"
+        );
+        let made = created(&plan);
+        assert_eq!(
+            made,
+            [
+                "sales_by_minute_mv",
+                "sales_dead_letter_mv",
+                "sales_mv",
+                "sales_parse_mv"
+            ],
+            "{plan:#?}"
+        );
+        assert!(
+            !plan
+                .stop
+                .iter()
+                .any(|s| s.contains("warehouse") || s.ends_with(".sales_kafka")),
+            "the other chain and the Kafka table stay: {plan:#?}"
+        );
+        // A Kafka table re-created is dropped before anything else.
+        let plan = plan_after("25.8", |r| {
+            r.insert("warehouse_kafka".into(), "older".into());
+        });
+        assert_eq!(
+            plan.stop[0], "DROP TABLE IF EXISTS shop.warehouse_kafka",
+            "{plan:#?}"
+        );
+        assert_eq!(
+            created(&plan).last(),
+            Some(&"warehouse_parse_mv"),
+            "{plan:#?}"
+        );
+    }
+
+    #[test]
+    fn on_18_16_the_gate_closes_before_anything_is_dropped() {
+        let plan = plan_after("18.16.1", |r| {
+            r.insert("sales_by_minute_mv".into(), "older".into());
+            r.insert("sales_replay_dead_letter_mv".into(), "older".into());
+            r.insert("stock_movements_mv".into(), "older".into());
+        });
+        let stop = &plan.stop;
+        for table in ["sales_kafka", "warehouse_kafka"] {
+            let gate = position(stop, &format!("CREATE MATERIALIZED VIEW shop.{table}_gate"));
+            let first_drop = stop
+                .iter()
+                .position(|s| s.starts_with("DROP") && !s.contains("_gate"))
+                .unwrap();
+            assert!(gate < first_drop, "{table}: {stop:#?}");
+        }
+        let start: Vec<String> = plan
+            .start
+            .iter()
+            .map(|s| match s {
+                Start::Run(sql) | Start::Create(_, sql) => sql.clone(),
+            })
+            .collect();
+        // Closed (dropped and made) before the first view, dropped again after the last.
+        let opened = start
+            .iter()
+            .rposition(|s| s == "DROP TABLE IF EXISTS shop.sales_kafka_gate")
+            .unwrap();
+        let last_view = start
+            .iter()
+            .rposition(|s| s.starts_with("CREATE MATERIALIZED VIEW shop.sales_mv"))
+            .unwrap();
+        assert!(last_view < opened, "{start:#?}");
+    }
+}

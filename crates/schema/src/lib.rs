@@ -797,8 +797,9 @@ pub fn script(config: &SchemaConfig, version: ServerVersion) -> Result<String> {
     Ok(out)
 }
 
-/// A short, stable fingerprint of a statement (FNV-1a; not for security).
-pub(crate) fn checksum(text: &str) -> String {
+/// A short, stable fingerprint of a statement (FNV-1a; not for security), as recorded in
+/// `schema_ingest`.
+pub fn checksum(text: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
@@ -843,6 +844,34 @@ mod tests {
             script(&cfg, "18.1".parse().unwrap()).is_err(),
             "older than supported"
         );
+    }
+
+    #[test]
+    fn current_servers_read_messages_whole_and_need_no_18_16_objects() {
+        let mut cfg = SchemaConfig::new("shop", "kafka:9092");
+        cfg.unflushed_block_size = Some(10);
+        let new = script(&cfg, "25.8".parse().unwrap()).unwrap();
+        assert!(new.contains("kafka_format = 'RawBLOB'"), "{new}");
+        for absent in ["visitParam", "_replay", "_gate", "CSV"] {
+            assert!(!new.contains(absent), "{absent} in the 25.8 DDL");
+        }
+        // Flushes on time: the block size does not follow the rate.
+        assert!(new.contains("kafka_max_block_size = 65536;"), "{new}");
+        let old = script(&cfg, "18.16.1".parse().unwrap()).unwrap();
+        assert!(old.contains("kafka_max_block_size = 10;"), "{old}");
+        // Exactly one view reads each Kafka table on current servers.
+        let r = render(&cfg, "25.8".parse().unwrap()).unwrap();
+        for kafka in ["shop.sales_kafka", "shop.warehouse_kafka"] {
+            let readers: Vec<_> = r
+                .ingest
+                .iter()
+                .filter(|(_, k, sql)| {
+                    *k == IngestKind::View && sql.contains(&format!("FROM {kafka}\n"))
+                })
+                .map(|(n, _, _)| *n)
+                .collect();
+            assert_eq!(readers.len(), 1, "{kafka}: {readers:?}");
+        }
     }
 
     #[test]
