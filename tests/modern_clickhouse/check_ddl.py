@@ -121,7 +121,7 @@ def sale(event_id, event_time, product_id, quantity, price, discount, store, cas
     }
 
 
-# Two messages per topic in the shape of shared/seed/CONTRACT.md. Money values are chosen
+# Two messages per topic in the shape of docs/contract.md. Money values are chosen
 # so that a Float64 -> Decimal conversion that truncates (toDecimal32(0.29, 2) = 0.28)
 # would show. `kafka` holds the virtual column values the engine would attach.
 SAMPLES = {

@@ -15,7 +15,7 @@
 //! is started on that database and every endpoint the page uses is requested sequentially
 //! over one keep-alive connection: warm-up, then up to `requests` timed requests (fewer if
 //! `budget` runs out first; the count is reported). The original demo's queries
-//! (`sql/original/*.sql`, reconstructed from CONTRACT.md's API) are timed the same way over
+//! (`sql/original/*.sql`, reconstructed from docs/contract.md's API) are timed the same way over
 //! ClickHouse's HTTP interface. The server's VmRSS is sampled every 10 ms meanwhile.
 //!
 //! Last, one more call of each (the same code: `query::Queries` as the server runs it, and

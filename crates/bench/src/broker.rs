@@ -1,7 +1,7 @@
 //! A throwaway tansu broker with `memory://` storage, for the producer-only ceiling.
 //!
 //! `memory://` takes ~10× the messages of the durable `sqlite://` storage the project's
-//! services use, but its watermarks and committed offsets are wrong (ENVIRONMENT.md): it
+//! services use, but its watermarks and committed offsets are wrong (docs/environment.md): it
 //! measures what a producer can push, nothing that reads back.
 
 use std::fs::File;

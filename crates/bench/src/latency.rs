@@ -284,7 +284,7 @@ pub async fn run(opts: &LatencyOptions, applier: &dyn SchemaApply) -> anyhow::Re
             .collect();
         notes.push(format!(
             "issue target: p99 within 0.5 s of the engine's own flush floor (≈2.5 s on 18.16 \
-             with stream_flush_interval_ms 300, ENVIRONMENT.md), i.e. sales p99 ≤ ≈3.0 s: {}",
+             with stream_flush_interval_ms 300, docs/environment.md), i.e. sales p99 ≤ ≈3.0 s: {}",
             verdict.join(", ")
         ));
     }

@@ -1,5 +1,5 @@
 //! The *generate* stage: retail events shaped exactly as the original demo's contract
-//! (`shared/seed/CONTRACT.md`), produced by a seeded, allocation-light generator.
+//! (`docs/contract.md`), produced by a seeded, allocation-light generator.
 
 mod bad;
 mod catalogue;

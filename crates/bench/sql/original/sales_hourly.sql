@@ -1,4 +1,4 @@
--- The original demo's /api/sales on the raw table (CONTRACT.md): per hour over the last
+-- The original demo's /api/sales on the raw table (docs/contract.md): per hour over the last
 -- 24 hours, items sold and revenue = sum(total).
 SELECT
     toStartOfHour(event_time) AS hour,

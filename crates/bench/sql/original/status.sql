@@ -1,4 +1,4 @@
--- The original demo's /api/status on the raw tables (CONTRACT.md): which tables exist and
+-- The original demo's /api/status on the raw tables (docs/contract.md): which tables exist and
 -- count() of each.
 SELECT
     (SELECT groupArray(name) FROM system.tables WHERE database = {{db_name}}) AS existing_tables,

@@ -1,4 +1,4 @@
--- The original demo's /api/stock on the raw table (CONTRACT.md): the 5 products that moved
+-- The original demo's /api/stock on the raw table (docs/contract.md): the 5 products that moved
 -- most over the last 7 days; incoming = supply, outgoing = relocation + write_off.
 SELECT
     product_name,
