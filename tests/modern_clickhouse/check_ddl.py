@@ -1068,11 +1068,14 @@ def outcomes(r, db, path):
     """Each message of `path` through its Kafka table's stand-in, one at a time; where it went."""
     with open(path, encoding="utf-8") as f:
         messages = [json.loads(line) for line in f if line.strip()]
-    for m in messages:
-        r.run(f"INSERT INTO `{db}`.`{m['table']}` (raw, _topic, _partition, _offset, "
-              f"_timestamp_ms, _key, _error, _raw_message) SELECT unhex("
-              f"{sql_string(m['hex'])}), {sql_string(m['topic'])}, {int(m['partition'])}, "
-              f"{int(m['offset'])}, NULL, '', '', ''")
+    # One block per Kafka table, as the engine would deliver a backlog.
+    r.run("SET max_query_size = 1000000000")
+    for table in sorted({m["table"] for m in messages}):
+        rows = "\n".join(json.dumps(m) for m in messages if m["table"] == table)
+        r.run(f"INSERT INTO `{db}`.`{table}` (raw, _topic, _partition, _offset, _timestamp_ms, "
+              f"_key, _error, _raw_message) SELECT unhex(hex), topic, partition, offset, NULL, "
+              f"'', '', '' FROM format(JSONEachRow, 'hex String, topic String, partition UInt64, "
+              f"offset UInt64', {sql_string(rows)})")
     where = {}
     for line in r.run(f"SELECT topic, partition, offset, reason FROM `{db}`.dead_letter",
                       "JSONEachRow").splitlines():
