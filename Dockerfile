@@ -22,11 +22,11 @@ RUN set -eu; mkdir -p /plan; \
         if [ -f "$dir/src/lib.rs" ]; then : > "/plan/$dir/src/lib.rs"; fi; \
     done
 
-# --- build: librdkafka is compiled from source by rdkafka-sys (gcc, make, zlib headers;
-# no cmake: the `cmake-build` feature is not used).
+# --- build: librdkafka is compiled from source by rdkafka-sys (gcc, make, zlib and OpenSSL
+# headers for TLS/SASL_SSL/SCRAM; no cmake: the `cmake-build` feature is not used).
 FROM rust:${RUST_VERSION}-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc make zlib1g-dev pkg-config \
+    && apt-get install -y --no-install-recommends gcc make zlib1g-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies (librdkafka included) first: cached while the manifests stay the same.
@@ -38,10 +38,10 @@ RUN find crates -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p pipeline \
     && install -m 0755 target/release/pipeline /usr/local/bin/pipeline
 
-# --- runtime: the binary links only glibc, libgcc and zlib dynamically.
+# --- runtime: the binary links glibc, libgcc, zlib and OpenSSL (libssl3) dynamically.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+    && apt-get install -y --no-install-recommends ca-certificates zlib1g libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 pipeline \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \

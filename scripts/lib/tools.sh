@@ -49,6 +49,15 @@ ensure_browser() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# The TLS test (crates/pipeline/tests/tls.rs) puts Debian's stunnel in front of a broker
+# of its own and makes its certificates with the openssl CLI.
+ensure_stunnel() {
+    local missing=()
+    command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || missing+=(stunnel4)
+    command -v openssl >/dev/null || missing+=(openssl)
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
 # Test databases are named t_<test>_<pid>_…; a run that died leaves its Kafka tables
 # consuming. Drop what earlier runs left before starting.
 drop_stale_test_databases() {
