@@ -14,13 +14,15 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
-# rdkafka builds librdkafka from source: it needs a C compiler, make and zlib headers.
+# rdkafka builds librdkafka from source: it needs a C compiler, make, zlib and OpenSSL
+# headers (TLS, SASL_SSL and SCRAM).
 ensure_rust_build_deps() {
     command -v cargo >/dev/null || { say "cargo is missing: install Rust (rustup) first"; exit 1; }
     local missing=()
     command -v cc >/dev/null || missing+=(gcc)
     command -v make >/dev/null || missing+=(make)
     [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v curl >/dev/null || missing+=(curl)
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
