@@ -95,21 +95,32 @@ pub(crate) async fn ensure_distributed(
             None => {}
         }
         client
-            .execute(&ddl(render(
-                "distributed_table.sql",
-                include_str!("../sql/cluster/distributed_table.sql"),
-                &[
-                    ("all_db", all.clone()),
-                    ("db", db.to_string()),
-                    ("table", table.clone()),
-                    ("cluster", cluster.to_string()),
-                ],
-            )?))
+            .execute(&twin_ddl(db, table, cluster, replicated)?)
             .await?;
         tracing::info!(table = %format!("{all}.{table}"), cluster, "distributed table created");
         made.push(table.clone());
     }
     Ok(made)
+}
+
+/// The statement that makes `db.table`'s Distributed twin in `<db>_all`, on every server
+/// (ON CLUSTER) when `replicated`.
+fn twin_ddl(db: &str, table: &str, cluster: &str, replicated: bool) -> Result<String> {
+    let stmt = render(
+        "distributed_table.sql",
+        include_str!("../sql/cluster/distributed_table.sql"),
+        &[
+            ("all_db", distributed_database(db)),
+            ("db", db.to_string()),
+            ("table", table.to_string()),
+            ("cluster", cluster.to_string()),
+        ],
+    )?;
+    Ok(if replicated {
+        on_cluster(&stmt, cluster)
+    } else {
+        stmt
+    })
 }
 
 /// Statement starts that create, change or drop a distributed object; the object's name
@@ -127,17 +138,38 @@ const DDL_STARTS: [&str; 8] = [
 
 /// `stmt` run on every server of `cluster` (through Keeper's DDL queue): `ON CLUSTER` after
 /// the object's name. Anything else (an INSERT) is returned as it is: it runs where sent.
+/// Leading whitespace and comments (`-- …` lines, `/* … */`) are kept and looked past: a
+/// statement rendered from a `.sql` file may begin with its file's comment.
 pub(crate) fn on_cluster(stmt: &str, cluster: &str) -> String {
+    let (comments, code) = stmt.split_at(code_start(stmt));
     for start in DDL_STARTS {
-        if let Some(rest) = stmt.strip_prefix(start) {
+        if let Some(rest) = code.strip_prefix(start) {
             let name_end = rest
                 .find(|c: char| c.is_whitespace() || c == '(' || c == ';')
                 .unwrap_or(rest.len());
             let (name, tail) = rest.split_at(name_end);
-            return format!("{start}{name} ON CLUSTER {cluster}{tail}");
+            return format!("{comments}{start}{name} ON CLUSTER {cluster}{tail}");
         }
     }
     stmt.to_string()
+}
+
+/// Where the statement's code begins, past leading whitespace, `--` line comments and
+/// `/* */` block comments (an unclosed one runs to the end: no code).
+fn code_start(stmt: &str) -> usize {
+    let mut at = 0;
+    loop {
+        let rest = &stmt[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            at += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
+        } else if let Some(body) = trimmed.strip_prefix("/*") {
+            at += body.find("*/").map_or(trimmed.len(), |n| n + 4);
+        } else {
+            return at;
+        }
+    }
 }
 
 /// Where each replicated table keeps its replication log: the table's UUID (the same on
@@ -247,6 +279,89 @@ mod tests {
         );
         let insert = "INSERT INTO shop.sales SELECT 1";
         assert_eq!(on_cluster(insert, "r"), insert);
+    }
+
+    #[test]
+    fn leading_comments_are_looked_past_for_every_kind_of_statement() {
+        let comments = [
+            "-- what this is\n-- and why\n",
+            "\n  -- indented\n\n",
+            "/* a block\n comment */ ",
+            "-- a line\n/* then a block */\n-- then a line\n",
+        ];
+        let cases = [
+            (
+                "CREATE TABLE IF NOT EXISTS shop.sales\n(\n    a String\n)",
+                "CREATE TABLE IF NOT EXISTS shop.sales ON CLUSTER r\n(\n    a String\n)",
+            ),
+            (
+                "CREATE TABLE shop_all.sales AS shop.sales\nENGINE = Distributed(r, shop, sales, rand())",
+                "CREATE TABLE shop_all.sales ON CLUSTER r AS shop.sales\nENGINE = Distributed(r, shop, sales, rand())",
+            ),
+            (
+                "CREATE DATABASE IF NOT EXISTS shop",
+                "CREATE DATABASE IF NOT EXISTS shop ON CLUSTER r",
+            ),
+            (
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS shop.v TO shop.t AS\nSELECT 1",
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS shop.v ON CLUSTER r TO shop.t AS\nSELECT 1",
+            ),
+            (
+                "CREATE MATERIALIZED VIEW shop.v TO shop.t AS\nSELECT 1",
+                "CREATE MATERIALIZED VIEW shop.v ON CLUSTER r TO shop.t AS\nSELECT 1",
+            ),
+            (
+                "ALTER TABLE shop.sales\n    ADD COLUMN x String",
+                "ALTER TABLE shop.sales ON CLUSTER r\n    ADD COLUMN x String",
+            ),
+            (
+                "DROP TABLE IF EXISTS shop.x",
+                "DROP TABLE IF EXISTS shop.x ON CLUSTER r",
+            ),
+            ("DROP TABLE shop.x;", "DROP TABLE shop.x ON CLUSTER r;"),
+        ];
+        for (stmt, want) in cases {
+            assert_eq!(on_cluster(stmt, "r"), want, "no comment");
+            for c in comments {
+                assert_eq!(
+                    on_cluster(&format!("{c}{stmt}"), "r"),
+                    format!("{c}{want}"),
+                    "after {c:?}"
+                );
+            }
+        }
+        // What runs where it is sent stays as it is, comments and all.
+        for c in comments {
+            let insert = format!("{c}INSERT INTO shop.sales SELECT 1");
+            assert_eq!(on_cluster(&insert, "r"), insert);
+        }
+        // Comments alone, or a block comment left open: nothing to put on the cluster.
+        for odd in ["", "-- only a comment", "/* open CREATE TABLE a.b", "  \n "] {
+            assert_eq!(on_cluster(odd, "r"), odd);
+        }
+        // A comment's own text is not mistaken for the statement.
+        let quoted = "-- CREATE TABLE a.b\nINSERT INTO a.b SELECT 1";
+        assert_eq!(on_cluster(quoted, "r"), quoted);
+    }
+
+    #[test]
+    fn distributed_twins_go_on_cluster_with_replicas() {
+        // distributed_table.sql begins with comment lines: the twin was made on the server
+        // `apply` talked to only.
+        let twin = twin_ddl("shop", "sales", "retail", true).unwrap();
+        assert!(
+            twin.contains(
+                "CREATE TABLE shop_all.sales ON CLUSTER retail AS shop.sales\n\
+                 ENGINE = Distributed(retail, shop, sales, rand())"
+            ),
+            "{twin}"
+        );
+        let local = twin_ddl("shop", "sales", "retail", false).unwrap();
+        assert!(!local.contains("ON CLUSTER"), "{local}");
+        assert!(
+            local.contains("CREATE TABLE shop_all.sales AS shop.sales"),
+            "{local}"
+        );
     }
 
     #[test]
