@@ -100,6 +100,16 @@ pub struct CommonArgs {
         value_name = "FILE"
     )]
     pub kafka_ssl_ca_location: Option<String>,
+    /// Replication factor of the topics this program creates; topics that exist are left as
+    /// they are [default: the broker's own default.replication.factor].
+    #[arg(
+        long,
+        env = "KAFKA_TOPIC_REPLICATION_FACTOR",
+        global = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(i16).range(1..)
+    )]
+    pub topic_replication_factor: Option<i16>,
     /// Topic of sales events [default: sales].
     #[arg(long, env = "SALES_TOPIC", global = true)]
     pub sales_topic: Option<String>,
@@ -124,6 +134,7 @@ struct FileConfig {
     kafka_sasl_username: Option<String>,
     kafka_sasl_password: Option<String>,
     kafka_ssl_ca_location: Option<String>,
+    topic_replication_factor: Option<i16>,
     sales_topic: Option<String>,
     warehouse_topic: Option<String>,
 }
@@ -144,6 +155,8 @@ pub struct Config {
     /// settings) the Kafka engine.
     pub kafka_security: Option<schema::KafkaSecurity>,
     pub kafka_ssl_ca_location: Option<String>,
+    /// Replication factor of topics created here; `None`: the broker's default.
+    pub topic_replication_factor: Option<i16>,
     pub sales_topic: String,
     pub warehouse_topic: String,
 }
@@ -164,6 +177,7 @@ impl std::fmt::Debug for Config {
             .field("shard_urls", &self.shard_urls)
             .field("kafka_security", &self.kafka_security)
             .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
+            .field("topic_replication_factor", &self.topic_replication_factor)
             .field("sales_topic", &self.sales_topic)
             .field("warehouse_topic", &self.warehouse_topic)
             .finish()
@@ -212,6 +226,9 @@ impl CommonArgs {
                 pick(&self.kafka_sasl_password, file.kafka_sasl_password),
             )?,
             kafka_ssl_ca_location: pick(&self.kafka_ssl_ca_location, file.kafka_ssl_ca_location),
+            topic_replication_factor: self
+                .topic_replication_factor
+                .or(file.topic_replication_factor),
             sales_topic: pick(&self.sales_topic, file.sales_topic)
                 .unwrap_or_else(|| "sales".into()),
             warehouse_topic: pick(&self.warehouse_topic, file.warehouse_topic)
@@ -236,6 +253,9 @@ impl CommonArgs {
         }
         if !config.shard_urls.is_empty() && config.cluster.is_none() {
             anyhow::bail!("--shard-urls is for cluster mode: it needs --cluster NAME");
+        }
+        if let Some(n) = config.topic_replication_factor.filter(|n| *n < 1) {
+            anyhow::bail!("topic_replication_factor {n}: a replication factor is at least 1");
         }
         if config.kafka_brokers.trim().is_empty() {
             anyhow::bail!("--kafka-brokers is empty");
@@ -324,6 +344,14 @@ impl Config {
             k.options.push(("ssl.ca.location".into(), ca.clone()));
         }
         k
+    }
+
+    /// How topics created here are replicated.
+    pub fn topic_replication(&self) -> publish::Replication {
+        match self.topic_replication_factor {
+            Some(n) => publish::Replication::Factor(n),
+            None => publish::Replication::BrokerDefault,
+        }
     }
 
     pub fn schema(&self) -> schema::SchemaConfig {
@@ -468,6 +496,39 @@ mod tests {
         assert!(format!("{e:#}").contains("no_such_option"), "{e:#}");
         assert!(resolve(&["--clickhouse-url", "ftp://x"]).is_err());
         assert!(resolve(&["--database", "a-b"]).is_err());
+    }
+
+    #[test]
+    fn topic_replication_is_the_brokers_unless_set() {
+        let dir = std::env::temp_dir().join(format!("pipeline-replication-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("p.toml");
+        std::fs::write(&file, "topic_replication_factor = 3\n").unwrap();
+        let f = file.to_str().unwrap();
+        // Only this test sets this variable.
+        std::env::remove_var("KAFKA_TOPIC_REPLICATION_FACTOR");
+        let broker = publish::Replication::BrokerDefault;
+        assert_eq!(resolve(&[]).unwrap().topic_replication(), broker);
+        let factor = |args: &[&str]| resolve(args).unwrap().topic_replication();
+        assert_eq!(factor(&["--config", f]), publish::Replication::Factor(3));
+        std::env::set_var("KAFKA_TOPIC_REPLICATION_FACTOR", "2");
+        assert_eq!(factor(&["--config", f]), publish::Replication::Factor(2));
+        assert_eq!(
+            factor(&["--config", f, "--topic-replication-factor", "1"]),
+            publish::Replication::Factor(1)
+        );
+        std::env::remove_var("KAFKA_TOPIC_REPLICATION_FACTOR");
+        for bad in ["0", "-1", "x", "40000"] {
+            assert!(
+                resolve(&["--topic-replication-factor", bad]).is_err(),
+                "{bad} is refused"
+            );
+        }
+        std::fs::write(&file, "topic_replication_factor = 0\n").unwrap();
+        assert!(
+            resolve(&["--config", f]).is_err(),
+            "0 in the file is refused"
+        );
     }
 
     #[test]

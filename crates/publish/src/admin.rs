@@ -16,6 +16,26 @@ pub struct TopicSpec {
     pub partitions: i32,
 }
 
+/// How many copies of each partition a topic this program creates gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Replication {
+    /// The broker's own default (`default.replication.factor`): the request says -1
+    /// (KIP-464, brokers from Kafka 2.4 on).
+    #[default]
+    BrokerDefault,
+    /// Exactly this many.
+    Factor(i16),
+}
+
+/// What the broker is asked for to create `spec`.
+fn new_topic(spec: &TopicSpec, replication: Replication) -> NewTopic<'_> {
+    let factor = match replication {
+        Replication::BrokerDefault => -1,
+        Replication::Factor(n) => i32::from(n),
+    };
+    NewTopic::new(&spec.name, spec.partitions, TopicReplication::Fixed(factor))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
     pub name: String,
@@ -68,11 +88,21 @@ pub fn fetch_topics(
         .collect())
 }
 
-/// Creates the topics that are missing; existing ones are left as they are.
-/// Returns the state of every topic afterwards.
+/// Creates the topics that are missing, replicated as the broker's default says; existing
+/// ones are left as they are. Returns the state of every topic afterwards.
 pub async fn ensure_topics(
     settings: &KafkaSettings,
     specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<Vec<TopicInfo>> {
+    ensure_topics_replicated(settings, specs, Replication::BrokerDefault, timeout).await
+}
+
+/// As [`ensure_topics`], creating missing topics with `replication`.
+pub async fn ensure_topics_replicated(
+    settings: &KafkaSettings,
+    specs: &[TopicSpec],
+    replication: Replication,
     timeout: Duration,
 ) -> Result<Vec<TopicInfo>> {
     for spec in specs {
@@ -83,18 +113,28 @@ pub async fn ensure_topics(
             )));
         }
     }
+    if let Replication::Factor(n) = replication {
+        if n < 1 {
+            return Err(Error::Invalid(format!(
+                "a replication factor is at least 1, not {n}"
+            )));
+        }
+    }
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     let before = fetch_topics(settings, &names, timeout)?;
     let missing: Vec<NewTopic> = specs
         .iter()
         .zip(&before)
         .filter(|(_, info)| info.partitions.is_none())
-        .map(|(s, _)| NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(1)))
+        .map(|(s, _)| new_topic(s, replication))
         .collect();
     if !missing.is_empty() {
         let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
         let opts = AdminOptions::new().operation_timeout(Some(timeout));
-        let results = admin.create_topics(&missing, &opts).await?;
+        let results = admin
+            .create_topics(&missing, &opts)
+            .await
+            .map_err(|e| refused_default(e, replication, &missing))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -126,6 +166,32 @@ pub async fn ensure_topics(
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A broker older than Kafka 2.4 cannot take -1 (its own default) as a new topic's
+/// replication factor; librdkafka refuses to send it. Say what to do instead of guessing a
+/// factor for the user.
+fn refused_default(
+    e: rdkafka::error::KafkaError,
+    replication: Replication,
+    topics: &[NewTopic<'_>],
+) -> Error {
+    match (&e, replication) {
+        (
+            rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::UnsupportedFeature),
+            Replication::BrokerDefault,
+        ) => Error::TopicRefused {
+            topic: topics
+                .first()
+                .map(|t| t.name.to_string())
+                .unwrap_or_default(),
+            message: format!(
+                "{e}: this broker cannot apply its own default replication factor to a new \
+                 topic (it needs Kafka 2.4 or later); set one with --topic-replication-factor"
+            ),
+        },
+        _ => e.into(),
     }
 }
 
@@ -240,4 +306,56 @@ pub fn start_group_at_beginning(
         commit_offsets(settings, group, topic, &missing)?;
     }
     Ok(missing.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_topics_get_the_brokers_replication_factor_unless_one_is_set() {
+        let spec = TopicSpec {
+            name: "sales".into(),
+            partitions: 3,
+        };
+        assert_eq!(Replication::default(), Replication::BrokerDefault);
+        let t = new_topic(&spec, Replication::BrokerDefault);
+        assert_eq!((t.name, t.num_partitions), ("sales", 3));
+        // -1 is the protocol's "the broker's default.replication.factor" (KIP-464).
+        assert!(
+            matches!(t.replication, TopicReplication::Fixed(-1)),
+            "{:?}",
+            t.replication
+        );
+        let t = new_topic(&spec, Replication::Factor(3));
+        assert!(
+            matches!(t.replication, TopicReplication::Fixed(3)),
+            "{:?}",
+            t.replication
+        );
+        let t = new_topic(&spec, Replication::Factor(1));
+        assert!(matches!(t.replication, TopicReplication::Fixed(1)));
+    }
+
+    #[test]
+    fn a_broker_too_old_for_its_own_default_gets_a_way_out() {
+        let spec = TopicSpec {
+            name: "sales".into(),
+            partitions: 3,
+        };
+        let topics = [new_topic(&spec, Replication::BrokerDefault)];
+        let unsupported =
+            || rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::UnsupportedFeature);
+        let e = refused_default(unsupported(), Replication::BrokerDefault, &topics).to_string();
+        assert!(
+            e.contains("\"sales\"") && e.contains("--topic-replication-factor"),
+            "{e}"
+        );
+        // With a factor set, or another failure, the error is passed on as it is.
+        let e = refused_default(unsupported(), Replication::Factor(2), &topics).to_string();
+        assert!(!e.contains("--topic-replication-factor"), "{e}");
+        let other = rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::BrokerTransportFailure);
+        let e = refused_default(other, Replication::BrokerDefault, &topics).to_string();
+        assert!(!e.contains("--topic-replication-factor"), "{e}");
+    }
 }

@@ -6,8 +6,9 @@ mod producer;
 mod run;
 
 pub use admin::{
-    commit_offsets, committed_offsets, ensure_topics, fetch_topics, partition_offsets,
-    start_group_at_beginning, PartitionOffsets, TopicInfo, TopicSpec,
+    commit_offsets, committed_offsets, ensure_topics, ensure_topics_replicated, fetch_topics,
+    partition_offsets, start_group_at_beginning, PartitionOffsets, Replication, TopicInfo,
+    TopicSpec,
 };
 pub use producer::{producer_config, LatencyProbe, Publisher, TopicCounters, TopicLedger};
 pub use run::{run, RunLimits, RunSummary, SALES, WAREHOUSE};

@@ -102,7 +102,8 @@ impl EventArgs {
     }
 }
 
-/// Creates the topics when missing.
+/// Creates the topics when missing, replicated as --topic-replication-factor says (or as the
+/// broker's default does).
 pub async fn ensure_topics(config: &Config, topics: &TopicArgs) -> anyhow::Result<()> {
     let specs: Vec<TopicSpec> = config
         .topics()
@@ -112,9 +113,14 @@ pub async fn ensure_topics(config: &Config, topics: &TopicArgs) -> anyhow::Resul
             partitions: topics.partitions,
         })
         .collect();
-    publish::ensure_topics(&config.kafka(), &specs, Duration::from_secs(10))
-        .await
-        .context("preparing the topics")?;
+    publish::ensure_topics_replicated(
+        &config.kafka(),
+        &specs,
+        config.topic_replication(),
+        Duration::from_secs(10),
+    )
+    .await
+    .context("preparing the topics")?;
     Ok(())
 }
 
