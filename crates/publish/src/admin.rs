@@ -267,6 +267,16 @@ pub fn commit_offsets(
     topic: &str,
     offsets: &[(i32, i64)],
 ) -> Result<()> {
+    commit(settings, group, topic, offsets)?.map_err(|e| unreachable(settings, e))
+}
+
+/// [`commit_offsets`], with the broker's answer to the commit as it came.
+fn commit(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> Result<rdkafka::error::KafkaResult<()>> {
     let consumer: BaseConsumer = {
         let mut c = settings.client_config();
         c.set("group.id", group);
@@ -277,9 +287,33 @@ pub fn commit_offsets(
     for (p, o) in offsets {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*o))?;
     }
-    consumer
-        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
-        .map_err(|e| unreachable(settings, e))
+    Ok(consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync))
+}
+
+/// What [`start_group_at_beginning`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Positioning {
+    /// Every partition has a committed offset: nothing to do.
+    AlreadyCommitted,
+    /// The low watermarks of these partitions were committed.
+    Committed(Vec<(i32, i64)>),
+    /// These partitions have no committed offset, and the broker refused a commit from
+    /// outside the group because it has live members: a Kafka table's consumer is in it
+    /// and placed already. Nothing was committed.
+    GroupActive { uncommitted: Vec<i32> },
+}
+
+/// The refusals of a commit from outside a group that say the group has live members
+/// (Kafka takes such commits only while the group is empty).
+fn refused_for_membership(e: &rdkafka::error::KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::RebalanceInProgress
+        )
+    )
 }
 
 /// Makes a consumer group that has never committed start at the beginning of `topic`.
@@ -287,12 +321,51 @@ pub fn commit_offsets(
 /// Why: ClickHouse's Kafka engine (18.16 at least) starts a new group at the *end* of each
 /// partition, so whatever was produced before its consumer joined would never be read.
 /// Committing the low watermarks first closes that window. Returns the partitions set.
+///
+/// A group that has live members and partitions it never committed (its Kafka table
+/// exists and consumes: a database made without this step, offsets the broker expired)
+/// cannot be positioned from outside: Kafka refuses the commit (UNKNOWN_MEMBER_ID and
+/// the like), and a live consumer would not read it anyway. That is logged and left:
+/// its consumer is placed already. On 18.16 it started at the end; what it skipped lies
+/// below its first commit, where `pipeline up`'s verifier replays it, or, on a partition
+/// where it never commits, waits, where `up`'s rescue replays it.
 pub fn start_group_at_beginning(
     settings: &KafkaSettings,
     group: &str,
     topic: &str,
     timeout: Duration,
 ) -> Result<usize> {
+    Ok(match position_group(settings, group, topic, timeout)? {
+        Positioning::AlreadyCommitted => 0,
+        Positioning::Committed(offsets) => {
+            tracing::debug!(
+                group,
+                topic,
+                ?offsets,
+                "consumer group starts at the beginning"
+            );
+            offsets.len()
+        }
+        Positioning::GroupActive { uncommitted } => {
+            tracing::info!(
+                group,
+                topic,
+                ?uncommitted,
+                "consumer group has live members and these partitions uncommitted: its \
+                 consumer is placed already, nothing to position"
+            );
+            0
+        }
+    })
+}
+
+/// [`start_group_at_beginning`], saying what it found and did.
+pub fn position_group(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Positioning> {
     let offsets = partition_offsets(settings, topic, timeout)?;
     let partitions: Vec<i32> = offsets.iter().map(|p| p.partition).collect();
     let committed = committed_offsets(settings, group, topic, &partitions, timeout)?;
@@ -302,10 +375,19 @@ pub fn start_group_at_beginning(
         .filter(|(_, (_, c))| c.is_none())
         .map(|(p, _)| (p.partition, p.low))
         .collect();
-    if !missing.is_empty() {
-        commit_offsets(settings, group, topic, &missing)?;
+    if missing.is_empty() {
+        return Ok(Positioning::AlreadyCommitted);
     }
-    Ok(missing.len())
+    match commit(settings, group, topic, &missing)? {
+        Ok(()) => Ok(Positioning::Committed(missing)),
+        Err(e) if refused_for_membership(&e) => {
+            tracing::debug!(group, topic, error = %e, "commit from outside the group refused");
+            Ok(Positioning::GroupActive {
+                uncommitted: missing.iter().map(|(p, _)| *p).collect(),
+            })
+        }
+        Err(e) => Err(unreachable(settings, e)),
+    }
 }
 
 #[cfg(test)]
@@ -335,6 +417,68 @@ mod tests {
         );
         let t = new_topic(&spec, Replication::Factor(1));
         assert!(matches!(t.replication, TopicReplication::Fixed(1)));
+    }
+
+    /// Against librdkafka's mock cluster, whose group coordinator answers an outside commit
+    /// as Kafka does (tansu 0.6 takes it whatever the group's state).
+    #[test]
+    fn a_group_with_a_live_member_and_nothing_committed_is_left_alone() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        cluster.create_topic("events", 2, 1).unwrap();
+        let settings = KafkaSettings::new(cluster.bootstrap_servers());
+        let timeout = Duration::from_secs(10);
+
+        // A Kafka table's consumer that joined and has not committed yet.
+        let member: BaseConsumer = settings
+            .client_config()
+            .set("group.id", "clickhouse_shop_events")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        member.subscribe(&["events"]).unwrap();
+        let start = std::time::Instant::now();
+        while member.assignment().unwrap().count() < 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the member was not given the partitions within 30 s"
+            );
+            let _ = member.poll(Duration::from_millis(100));
+        }
+        // What the broker answers a commit from outside: the group has a live member.
+        let refused = commit(&settings, "clickhouse_shop_events", "events", &[(0, 0)])
+            .unwrap()
+            .unwrap_err();
+        assert!(refused_for_membership(&refused), "{refused}");
+
+        let got = position_group(&settings, "clickhouse_shop_events", "events", timeout);
+        assert_eq!(
+            got.unwrap(),
+            Positioning::GroupActive {
+                uncommitted: vec![0, 1]
+            }
+        );
+        assert_eq!(
+            start_group_at_beginning(&settings, "clickhouse_shop_events", "events", timeout)
+                .unwrap(),
+            0
+        );
+        let committed = committed_offsets(
+            &settings,
+            "clickhouse_shop_events",
+            "events",
+            &[0, 1],
+            timeout,
+        )
+        .unwrap();
+        assert_eq!(committed, [(0, None), (1, None)], "nothing committed");
+
+        // A group nobody is in is positioned, once.
+        let fresh = || position_group(&settings, "clickhouse_other_events", "events", timeout);
+        assert_eq!(
+            fresh().unwrap(),
+            Positioning::Committed(vec![(0, 0), (1, 0)])
+        );
+        assert_eq!(fresh().unwrap(), Positioning::AlreadyCommitted);
     }
 
     #[test]

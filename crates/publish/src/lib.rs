@@ -7,8 +7,8 @@ mod run;
 
 pub use admin::{
     commit_offsets, committed_offsets, ensure_topics, ensure_topics_replicated, fetch_topics,
-    partition_offsets, start_group_at_beginning, PartitionOffsets, Replication, TopicInfo,
-    TopicSpec,
+    partition_offsets, position_group, start_group_at_beginning, PartitionOffsets, Positioning,
+    Replication, TopicInfo, TopicSpec,
 };
 pub use producer::{producer_config, LatencyProbe, Publisher, TopicCounters, TopicLedger};
 pub use run::{run, RunLimits, RunSummary, SALES, WAREHOUSE};
