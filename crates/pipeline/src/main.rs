@@ -63,6 +63,9 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => commands::bench::run(&config, args).await,
         }
     });
+    // A run stopped by a signal may leave a blocking call behind (a broker request, up to
+    // its timeout): give it a moment, not its whole timeout.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(code) => code,
         Err(e) => {

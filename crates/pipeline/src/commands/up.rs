@@ -1,6 +1,8 @@
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -8,7 +10,7 @@ use publish::RunLimits;
 
 use crate::commands::generate::{print_summary, stop_on_signal, EventArgs, TopicArgs};
 use crate::commands::schema::IngestArgs;
-use crate::commands::serve::{spawn, ServeArgs};
+use crate::commands::serve::{spawn, stopped, ServeArgs};
 use crate::config::Config;
 use crate::doctor::{report, run_checks, Options};
 
@@ -27,7 +29,15 @@ pub struct UpArgs {
     pub no_generate: bool,
 }
 
+/// How long the schema step may go on after a stop signal: it is re-run safely at the next
+/// start, but a migration cut between its statements and its record would run again.
+const SCHEMA_GRACE: Duration = Duration::from_secs(5);
+
 pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
+    // Ctrl-C and SIGTERM stop the run from here on, start-up included: a `docker compose
+    // stop` while the services are still coming up must not wait for its SIGKILL (as PID 1
+    // in a container, a signal without a handler is ignored).
+    let stop = stop_on_signal();
     // Fail before touching anything when the dashboard's port is taken.
     drop(
         std::net::TcpListener::bind(args.serve.listen)
@@ -40,8 +50,10 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
             require_topics: false,
             check_clickhouse_to_broker: true,
         },
-    )
-    .await;
+    );
+    let Some(checks) = unless_stopped(&stop, checks).await else {
+        return Ok(stopped_during("the checks"));
+    };
     if !report(&checks) {
         anyhow::bail!("the checks above failed; fix them and run `pipeline up` again");
     }
@@ -55,7 +67,21 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.events.rate
     });
-    let applied = crate::commands::schema::apply(config, &ingest, &args.topics).await?;
+    let schema = crate::commands::schema::apply(config, &ingest, &args.topics);
+    tokio::pin!(schema);
+    let applied = match unless_stopped(&stop, &mut schema).await {
+        Some(applied) => applied?,
+        None => {
+            println!(
+                "stopping: letting the schema step finish (up to {} s)…",
+                SCHEMA_GRACE.as_secs()
+            );
+            if let Ok(r) = tokio::time::timeout(SCHEMA_GRACE, schema).await {
+                r?;
+            }
+            return Ok(stopped_during("the topics and schema"));
+        }
+    };
     println!(
         "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created{}",
         applied.server,
@@ -70,7 +96,6 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
             None => String::new(),
         }
     );
-    let stop = stop_on_signal();
     let server_stop = Arc::new(AtomicBool::new(false));
     spawn_guards(config, &applied, server_stop.clone());
 
@@ -129,6 +154,21 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `step`'s output, or `None` as soon as a stop signal comes first (`step` is dropped).
+async fn unless_stopped<T>(stop: &Arc<AtomicBool>, step: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        out = step => Some(out),
+        _ = stopped(stop.clone()) => None,
+    }
+}
+
+/// A stop signal during start-up ends the run cleanly, with exit code 0 (as a stop once
+/// running does): nothing was started that needs stopping.
+fn stopped_during(step: &str) -> ExitCode {
+    println!("stopped by a signal (Ctrl-C or SIGTERM) during start-up, in {step}; nothing runs");
+    ExitCode::SUCCESS
 }
 
 /// What keeps consumption whole beside the Kafka engine (crates/reconcile): the duplicate
