@@ -60,7 +60,8 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     // 18.16 ends a Kafka block only when it is full or the topic has been quiet for 500 ms:
     // a block sized for the rate keeps rows (and commits) coming every half second. Without
     // our generator, size it for outside producers at up to ~2,000 events/s (1,000 rows);
-    // `--kafka-max-block-size` overrides both. (Current servers also flush on time.)
+    // `--kafka-max-block-size` overrides both. Current servers flush on time and keep the
+    // default, whatever the rate.
     const OUTSIDE_RATE: f64 = 2_000.0;
     let ingest = args.ingest.clone().sized_for_rate(if args.no_generate {
         OUTSIDE_RATE
