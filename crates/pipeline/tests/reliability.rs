@@ -288,12 +288,7 @@ fn hand_made_bad_messages() -> [Vec<Vec<u8>>; 2] {
         } else {
             end
         };
-        [
-            base[..start].as_bytes(),
-            value.as_bytes(),
-            base[end..].as_bytes(),
-        ]
-        .concat()
+        format!("{}{value}{}", &base[..start], &base[end..]).into_bytes()
     };
     let move_json = |id: &str, quantity: &str, movement: &str| -> Vec<u8> {
         format!(r#"{{"event_id":"{id}","event_type":"stock_movement","event_time":"2026-11-25 10:00:00","product_id":7,"product_name":"Чайник","category":"Бытовая техника","warehouse":"Москва","quantity":{quantity},"movement_type":{movement},"source":"ООО","responsible":"Иван"}}"#).into_bytes()
