@@ -86,3 +86,14 @@ fn sql(name: &str, source: &str, db: &str, extra: &[(&'static str, String)]) -> 
     values.extend(extra.iter().cloned());
     template::render(name, source, &values, &|_| None).map_err(Error::Other)
 }
+
+/// Messages on `source.topic` that its group has not committed yet (from the low watermark
+/// where it never committed).
+pub async fn unconsumed(kafka: &publish::KafkaSettings, source: &Source) -> Result<i64> {
+    let (ends, committed) = replay::offsets(kafka, source).await?;
+    Ok(ends
+        .iter()
+        .zip(&committed)
+        .map(|((_, low, high), (_, c))| (high - c.unwrap_or(*low)).max(0))
+        .sum())
+}

@@ -222,6 +222,37 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
     Ok(report)
 }
 
+/// Stops the Kafka tables from reading until the next `apply`, where the server needs it:
+/// on 18.16 each gate is closed (current servers need no pause: nothing is a no-op there).
+/// `pipeline up` pauses when it stops, because on 18.16 only its verifier finds the
+/// messages the engine commits without writing; read while it is not running, they would
+/// stay lost until the next `up`. Returns the Kafka tables paused.
+pub async fn pause_ingest(client: &Client, config: &SchemaConfig) -> Result<Vec<&'static str>> {
+    let client = &client.clone().with_database("system");
+    let r = render(config, client.version().await?)?;
+    let db = &config.database;
+    let existing = existing_tables(client, db).await?;
+    let mut paused = Vec::new();
+    for (table, gate) in r.gates.iter().filter(|(t, _)| existing.contains(*t)) {
+        client
+            .execute(&format!("DROP TABLE IF EXISTS {db}.{table}_gate"))
+            .await?;
+        client.execute(gate).await?;
+        paused.push(*table);
+    }
+    Ok(paused)
+}
+
+/// Whether the Kafka tables are paused (`pause_ingest`): the gates that are closed.
+pub async fn paused_ingest(client: &Client, db: &str) -> Result<Vec<String>> {
+    let client = &client.clone().with_database("system");
+    Ok(existing_tables(client, db)
+        .await?
+        .into_iter()
+        .filter_map(|t| t.strip_suffix("_gate").map(str::to_string))
+        .collect())
+}
+
 /// How `apply` brings the ingest objects from what exists to what is rendered.
 #[derive(Debug, Clone, Default)]
 pub struct IngestPlan {

@@ -14,7 +14,8 @@ mod cluster;
 mod features;
 
 pub use apply::{
-    apply, plan_ingest, status, ApplyReport, IngestPlan, IngestState, SchemaStatus, Start,
+    apply, pause_ingest, paused_ingest, plan_ingest, status, ApplyReport, IngestPlan, IngestState,
+    SchemaStatus, Start,
 };
 pub use clickhouse_http::ServerVersion;
 pub use cluster::distributed_database;

@@ -235,12 +235,24 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
     let lost_by_broker: u64 = audits.iter().filter_map(|a| a.lost_by_broker).sum();
     let missing: u64 = audits.iter().map(|a| a.missing).sum::<u64>() + lost_by_broker;
+    // 18.16: `pipeline up` pauses the Kafka tables when it stops (schema::pause_ingest).
+    let paused = schema::paused_ingest(&config.clickhouse(), &config.database)
+        .await
+        .context("reading whether the Kafka tables are paused")?;
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "database": config.database, "topics": audits, "missing": missing, "lost_by_broker": lost_by_broker })
+            serde_json::json!({ "database": config.database, "topics": audits, "missing": missing, "lost_by_broker": lost_by_broker, "paused": paused })
         );
     } else {
+        if !paused.is_empty() {
+            println!(
+                "paused: {} read nothing until the next `pipeline up` (ClickHouse 18.16: only \
+                 `up` runs the verifier that replays what the engine commits unwritten); what \
+                 waits on the topics shows as pending",
+                paused.join(", ")
+            );
+        }
         println!(
             "{:<16} {:<16} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>8} {:>8}",
             "topic",

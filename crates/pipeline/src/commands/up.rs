@@ -97,18 +97,31 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
             None => String::new(),
         }
     );
-    let server_stop = Arc::new(AtomicBool::new(false));
-    spawn_guards(config, &applied, server_stop.clone());
+    let guards_stop = Arc::new(AtomicBool::new(false));
+    let guards = spawn_guards(config, &applied, guards_stop.clone());
 
     if args.no_generate {
-        let server = spawn(config, &args.serve, None, stop.clone());
+        let server_stop = Arc::new(AtomicBool::new(false));
+        let server = spawn(config, &args.serve, None, server_stop.clone());
         println!(
             "dashboard on http://{}/ · not generating · Ctrl-C stops",
             args.serve.listen
         );
+        tokio::pin!(server);
+        tokio::select! {
+            r = &mut server => {
+                r??;
+                anyhow::bail!("the dashboard server stopped unexpectedly");
+            }
+            _ = stopped(stop.clone()) => {}
+        }
+        // Others may go on producing: nothing to wait for, only the last repair.
+        finish(config, &applied, guards, guards_stop, None).await?;
+        server_stop.store(true, Ordering::Relaxed);
         server.await??;
         return Ok(ExitCode::SUCCESS);
     }
+    let server_stop = Arc::new(AtomicBool::new(false));
 
     let publisher = publish::Publisher::new(&config.kafka(), &config.topics())?;
     let running = Arc::new(AtomicBool::new(true));
@@ -147,14 +160,127 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         }
     };
     running.store(false, Ordering::Relaxed);
+    print_summary(&summary, false);
+    // The page goes on showing the last events land until the end.
+    finish(config, &applied, guards, guards_stop, Some(LANDING_WAIT)).await?;
     server_stop.store(true, Ordering::Relaxed);
     server.await??;
-    print_summary(&summary, false);
     Ok(if summary.failures() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How long a stopping `up` waits for ClickHouse to consume what its generator produced.
+const LANDING_WAIT: Duration = Duration::from_secs(60);
+
+/// Ends a run so that `pipeline audit` is clean right after: waits (up to `landing`, where
+/// given) until ClickHouse has consumed what is on the topics, then stops the guards. On
+/// 18.16 it also pauses the Kafka tables (`schema::pause_ingest`; the next `up` or `schema
+/// apply` resumes them) and makes the verifier account for every message they committed:
+/// 18.16 commits a message it never wrote when a stream ends on a full block (the last
+/// block before the generator stopped, typically), and no verifier runs after `up`.
+async fn finish(
+    config: &Config,
+    applied: &schema::ApplyReport,
+    guards: Vec<tokio::task::JoinHandle<()>>,
+    guards_stop: Arc<AtomicBool>,
+    landing: Option<Duration>,
+) -> anyhow::Result<()> {
+    let schema = config.schema();
+    let sources = reconcile::Source::both(&config.sales_topic, &config.warehouse_topic, |t| {
+        schema.group_for(t)
+    });
+    if let Some(limit) = landing {
+        println!(
+            "stopping: waiting for ClickHouse to consume what was produced (up to {} s)…",
+            limit.as_secs()
+        );
+        let start = std::time::Instant::now();
+        loop {
+            let mut waiting = 0;
+            for s in &sources {
+                waiting += reconcile::unconsumed(&config.kafka(), s)
+                    .await
+                    .with_context(|| format!("reading the offsets of {}", s.topic))?;
+            }
+            if waiting == 0 {
+                break;
+            }
+            if start.elapsed() >= limit {
+                println!(
+                    "stopping: {waiting} message(s) not consumed after {} s; ClickHouse takes                      them later (`pipeline audit` shows them as pending)",
+                    limit.as_secs()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let stream_mode =
+        schema::Features::for_version(applied.server).is_ok_and(|f| f.kafka_error_stream);
+    if !stream_mode {
+        for url in config.check_urls() {
+            let paused = schema::pause_ingest(&config.clickhouse_at(&url), &schema)
+                .await
+                .context("pausing the Kafka tables")?;
+            tracing::debug!(?paused, url, "Kafka tables paused");
+        }
+    }
+    if !stream_mode {
+        // A block the engine was reading when the gate closed is still written and
+        // committed: wait until the committed offsets stand still.
+        let committed = || async {
+            let mut all = Vec::new();
+            for s in &sources {
+                all.push(reconcile::unconsumed(&config.kafka(), s).await?);
+            }
+            anyhow::Ok(all)
+        };
+        let mut last = committed().await?;
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = committed().await?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+    }
+    guards_stop.store(true, Ordering::Relaxed);
+    for g in guards {
+        // A guard finishes the pass it is in; none may run beside the last one below.
+        let _ = tokio::time::timeout(Duration::from_secs(30), g).await;
+    }
+    if !stream_mode {
+        let mut verify = reconcile::verify::Verify::new(
+            config.clickhouse(),
+            &config.database,
+            config.kafka(),
+            sources,
+        )
+        .looking_up_in(&config.query_database());
+        let last = verify
+            .catch_up()
+            .await
+            .context("the verifier's last pass")?;
+        // A replayed message the engine had written after all is a copy: recorded now.
+        for url in config.check_urls() {
+            reconcile::duplicates::Duplicates::new(config.clickhouse_at(&url), &config.database)
+                .reading_from(&config.query_database())
+                .pass()
+                .await
+                .context("the duplicate check's last pass")?;
+        }
+        println!(
+            "stopped: every message ClickHouse committed is in a table ({} checked, {}              replayed by the verifier); ClickHouse 18.16's Kafka tables are paused until the              next `pipeline up`",
+            last.checked, last.replayed
+        );
+    } else {
+        println!("stopped: ClickHouse's Kafka tables go on consuming");
+    }
+    Ok(())
 }
 
 /// `step`'s output, or `None` as soon as a stop signal comes first (`step` is dropped).
@@ -176,7 +302,12 @@ fn stopped_during(step: &str) -> ExitCode {
 /// check and the rollup check everywhere; where the server has no error stream mode, the verifier (every
 /// committed message is in a table or replayed) and the rescue of stalled Kafka tables.
 /// All stop with the dashboard.
-fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<AtomicBool>) {
+fn spawn_guards(
+    config: &Config,
+    applied: &schema::ApplyReport,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut guards = Vec::new();
     let server = &applied.server;
     let period = std::time::Duration::from_secs(1);
     if applied.replicated {
@@ -203,12 +334,12 @@ fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<Atomic
                 )
             })
             .unzip();
-        tokio::spawn(reconcile::rollups::run_checks(
+        guards.push(tokio::spawn(reconcile::rollups::run_checks(
             duplicates,
             rollups,
             period,
             stop.clone(),
-        ));
+        )));
     }
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
     if !stream_mode {
@@ -223,7 +354,7 @@ fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<Atomic
             sources.clone(),
         )
         .looking_up_in(&config.query_database());
-        tokio::spawn(verify.run(period, stop.clone()));
+        guards.push(tokio::spawn(verify.run(period, stop.clone())));
         let rescue = reconcile::rescue::Rescue::new(
             config.clickhouse(),
             &config.database,
@@ -234,6 +365,7 @@ fn spawn_guards(config: &Config, applied: &schema::ApplyReport, stop: Arc<Atomic
             // rescue then would only make copies.
             std::time::Duration::from_secs(5),
         );
-        tokio::spawn(rescue.run(period, stop));
+        guards.push(tokio::spawn(rescue.run(period, stop)));
     }
+    guards
 }
