@@ -7,35 +7,10 @@
 //! The interpreter is `$CHDB_PYTHON` (default `python3`); `scripts/test` installs chDB into a
 //! venv and sets it. Without chDB this test fails: it never skips.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-fn python() -> String {
-    std::env::var("CHDB_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn check_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/modern_clickhouse/check_ddl.py")
-}
+use std::ffi::OsStr;
 
 #[test]
 fn ddl_for_25_8_runs_on_current_clickhouse() {
-    let python = python();
-    let probe = Command::new(&python)
-        .args(["-c", "import chdb"])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run the Python interpreter {python:?} (set CHDB_PYTHON): {e}")
-        });
-    assert!(
-        probe.status.success(),
-        "chdb is not importable by {python:?}: {}\n\
-         Run `scripts/test` (it installs chDB into a venv and sets CHDB_PYTHON), or \
-         `pip install -r tests/modern_clickhouse/requirements.txt` (chdb-core) for that interpreter.",
-        String::from_utf8_lossy(&probe.stderr).trim()
-    );
-
     // With SASL, so chDB's Kafka engine validates those settings too.
     let mut config = schema::SchemaConfig::new("shop", "kafka:9092");
     config.kafka_security = Some(schema::KafkaSecurity {
@@ -73,32 +48,14 @@ fn cluster_ddl_with_replicas_parses_on_current_clickhouse() {
 
 /// Pipes `ddl` to the check with `args`; panics with its output unless it passes.
 fn check(ddl: &str, args: &[&str]) -> String {
-    let python = python();
-    let script = check_script();
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", script.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ddl.as_bytes())
-        .expect("write the DDL to the check");
-    let out = child.wait_with_output().expect("wait for the check");
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    let out = testkit::modern_clickhouse("check_ddl.py", &args, ddl);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // Shown with --nocapture, and on failure.
-    println!("{stdout}");
-    eprintln!("{stderr}");
     assert!(
         out.status.success(),
-        "the 25.8 DDL fails the chDB check ({}):\n{stdout}\n{stderr}\n--- DDL ---\n{ddl}",
-        out.status
+        "the 25.8 DDL fails the chDB check ({}):\n{stdout}\n{}\n--- DDL ---\n{ddl}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         stdout.contains("PASSED"),
@@ -148,57 +105,19 @@ fn recreating_ingest_objects_under_a_backlog_loses_nothing() {
             statements.iter().any(|s| s.contains("sales_parse_mv")),
             "{what}: the plan re-creates the sales chain: {statements:#?}"
         );
-        let out = run_script(
+        let plan_file = std::env::temp_dir().join(testkit::unique_name("plan"));
+        std::fs::write(&plan_file, serde_json::to_string(&statements).unwrap()).unwrap();
+        let out = testkit::modern_clickhouse(
             "recreate_under_backlog.py",
+            &[plan_file.as_os_str()],
             &schema::script(&before, version).unwrap(),
-            &[serde_json::to_string(&statements).unwrap()],
+        );
+        let _ = std::fs::remove_file(&plan_file);
+        let out = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
         assert!(out.contains("PASSED"), "{what}:\n{out}");
     }
-}
-
-/// Runs `script` from tests/modern_clickhouse with `ddl` on stdin; each of `files` is written
-/// to a temporary file passed as an argument. Panics with the output unless it exits 0.
-fn run_script(script: &str, ddl: &str, files: &[String]) -> String {
-    let dir = std::env::temp_dir().join(format!("modern_ddl_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let paths: Vec<PathBuf> = files
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let p = dir.join(format!("arg{i}.json"));
-            std::fs::write(&p, text).unwrap();
-            p
-        })
-        .collect();
-    let python = python();
-    let path = check_script().with_file_name(script);
-    let mut child = Command::new(&python)
-        .arg(&path)
-        .args(&paths)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", path.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ddl.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "{script} failed ({}):\n{text}",
-        out.status
-    );
-    text
 }

@@ -123,3 +123,51 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Runs `tests/modern_clickhouse/<script>` with `args` and `stdin` piped in, under chDB's
+/// Python (`$CHDB_PYTHON`, which `scripts/test` sets; else `python3`); its output (stdout
+/// and stderr are also printed, shown with --nocapture or on failure). Panics, saying how
+/// to install chDB, when the script cannot start or chDB is not importable.
+pub fn modern_clickhouse(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let python = std::env::var("CHDB_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python)
+        .args(["-c", "import chdb"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run the Python interpreter {python:?} (set CHDB_PYTHON): {e}")
+        });
+    assert!(
+        probe.status.success(),
+        "chdb is not importable by {python:?}: {}\n\
+         Run `scripts/test` (it installs chDB into a venv and sets CHDB_PYTHON), or \
+         `pip install -r tests/modern_clickhouse/requirements.txt` for that interpreter.",
+        String::from_utf8_lossy(&probe.stderr).trim()
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/modern_clickhouse")
+        .join(script);
+    let mut child = Command::new(&python)
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", path.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .expect("write to the script");
+    let out = child.wait_with_output().expect("wait for the script");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}

@@ -336,7 +336,6 @@ pub fn outcomes_on_current_clickhouse(
     messages: &[(&str, &str, &Placed)],
 ) -> std::collections::BTreeMap<(String, i32, i64), (Vec<String>, u64)> {
     use std::fmt::Write as _;
-    let python = std::env::var("CHDB_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let dir = std::env::temp_dir().join(testkit::unique_name("outcomes"));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("messages.jsonl");
@@ -358,27 +357,11 @@ pub fn outcomes_on_current_clickhouse(
     config.sales_topic = env.sales_topic.clone();
     config.warehouse_topic = env.warehouse_topic.clone();
     let ddl = schema::script(&config, "25.8".parse().unwrap()).expect("the 25.8 DDL");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/modern_clickhouse/check_ddl.py");
-    let mut child = std::process::Command::new(&python)
-        .arg(&script)
-        .arg("--outcomes")
-        .arg(&file)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python} (set CHDB_PYTHON; scripts/test does): {e}")
-        });
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ddl.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = testkit::modern_clickhouse(
+        "check_ddl.py",
+        &[std::ffi::OsStr::new("--outcomes"), file.as_os_str()],
+        &ddl,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
