@@ -2,7 +2,9 @@
 //! Ctrl-C or SIGTERM. Stopping stops the generator first, lets what it produced land, and
 //! makes a last repair pass, so `pipeline audit` is clean right after, with no wait; on
 //! 18.16 the Kafka tables are then paused (nothing is consumed while no verifier runs) and
-//! the next `up` resumes them.
+//! the next `up` resumes them. While it runs, `/api/health` and `/metrics` show the
+//! generator and produce → queryable latency; `--bad-ratio` gives one dead letter per bad
+//! message.
 
 mod common;
 
@@ -53,6 +55,13 @@ impl Up {
         s
     }
 
+    async fn metrics(&self) -> String {
+        let r = reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    }
+
     async fn health(&self) -> Option<Value> {
         let r = reqwest::get(format!("{}/api/health", self.base))
             .await
@@ -96,9 +105,22 @@ impl Drop for Up {
     }
 }
 
-/// Runs `up` for `seconds` at 300 events/s, stops it with `signal`; the audit right after.
-async fn run_and_stop(env: &TestEnv, signal: &str, seconds: u64) -> (Value, String) {
-    let up = Up::start(env, &["--rate", "300"]);
+/// The value of the sample `name` (with its labels) in Prometheus text.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Runs `up` for `seconds` at 300 events/s (with `extra` flags), stops it with `signal`;
+/// the audit right after, and what `up` printed.
+async fn run_and_stop(
+    env: &TestEnv,
+    signal: &str,
+    seconds: u64,
+    extra: &[&str],
+) -> (Value, String) {
+    let up = Up::start(env, &[&["--rate", "300"], extra].concat());
     // Running: the generator's events and produce → queryable latency samples on the
     // health panel.
     let start = Instant::now();
@@ -118,6 +140,23 @@ async fn run_and_stop(env: &TestEnv, signal: &str, seconds: u64) -> (Value, Stri
             up.output()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The same on /metrics, which Prometheus scrapes.
+    let metrics = up.metrics().await;
+    assert!(
+        sample(&metrics, "pipeline_generator_events_total") > Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "pipeline_generator_failures_total"),
+        Some(0.0),
+        "{metrics}"
+    );
+    for q in ["0.5", "0.95"] {
+        let name = format!("pipeline_produce_to_queryable_seconds{{quantile=\"{q}\"}}");
+        let v = sample(&metrics, &name).unwrap_or_else(|| panic!("no {name}:\n{metrics}"));
+        // Produce → queryable is seconds on 18.16 (blocks of half a second, the flush).
+        assert!(v > 0.0 && v < 60.0, "{name} = {v}");
     }
     let out = up.stop(signal);
     // No --wait: stopping made everything land.
@@ -156,12 +195,29 @@ async fn stopping_up_leaves_nothing_unrepaired() {
         .unwrap()
         .kafka_error_stream;
 
-    let (report, out) = run_and_stop(&env, "INT", 20).await;
+    // With --bad-ratio (the case that once crashed 18.16): one dead letter per bad message.
+    let (report, out) = run_and_stop(&env, "INT", 20, &["--bad-ratio", "0.02"]).await;
     let produced = totals(&report, "produced");
     assert!(produced > 3_000, "20 s at 300/s: {report}");
-    for field in ["unique", "consumed"] {
-        assert_eq!(totals(&report, field), produced, "{field}: {report}\n{out}");
-    }
+    assert_eq!(totals(&report, "consumed"), produced, "{report}\n{out}");
+    let bad: u64 = [&env.sales_topic, &env.warehouse_topic]
+        .iter()
+        .map(|topic| {
+            // up's summary: topic, events, bytes, events/s, failed, bad.
+            let line = out
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(topic.as_str()))
+                .unwrap_or_else(|| panic!("no summary line for {topic}:\n{out}"));
+            line.split_whitespace()
+                .last()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(bad > 0, "2 % of more than 3,000: {out}");
+    assert_eq!(totals(&report, "dead_lettered"), bad, "{report}\n{out}");
+    assert_eq!(totals(&report, "unique") + bad, produced, "{report}\n{out}");
     assert_eq!(report["missing"], 0, "{report}");
     assert!(out.contains("stopped:"), "{out}");
     let paused = schema::paused_ingest(&env.clickhouse, &env.database)
@@ -181,16 +237,15 @@ async fn stopping_up_leaves_nothing_unrepaired() {
     // next `up` resumes the Kafka tables and takes them; SIGTERM stops it as cleanly.
     let summary = common::generate_seeded(&env, 11, 500, &["--json"]);
     assert!(summary.contains("\"failed\":0"), "{summary}");
-    let (report, out) = run_and_stop(&env, "TERM", 5).await;
+    let (report, out) = run_and_stop(&env, "TERM", 5, &[]).await;
     let produced_now = totals(&report, "produced");
     assert!(produced_now > produced + 500, "{report}");
-    for field in ["unique", "consumed"] {
-        assert_eq!(
-            totals(&report, field),
-            produced_now,
-            "{field}: {report}\n{out}"
-        );
-    }
+    assert_eq!(totals(&report, "consumed"), produced_now, "{report}\n{out}");
+    assert_eq!(
+        totals(&report, "unique") + bad,
+        produced_now,
+        "{report}\n{out}"
+    );
     assert_eq!(report["missing"], 0, "{report}");
     env.drop_database().await;
 }
