@@ -254,21 +254,36 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
         .unwrap();
     let total = held(&clients[0], &all, "sales").await;
     assert_eq!((total.rows, total.unique), (sales + 2_000, sales));
-    common::page_shows(&format!("http://{listen}"), sales, moves, "two shards").await;
-    #[derive(Deserialize)]
+    // The duplicate checks record the copies within a pass or two. (Reading the ledger
+    // right after the page check below raced the first pass: the page can show the right
+    // orders before any pass, from the health snapshot of a second ago and the sealed hour
+    // tier, which the copies reach only at the next seal. Seen once: ledger 0 of 2,000.)
+    #[derive(Deserialize, Debug)]
     struct Ledger {
         removed: i64,
     }
-    let ledger: Ledger = clients[0]
-        .query_one(&format!(
-            "SELECT sum(copies_removed) AS removed FROM {all}.sales_duplicates"
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        ledger.removed, 2_000,
-        "each copy recorded once across the shards"
-    );
+    let start = std::time::Instant::now();
+    loop {
+        let ledger: Ledger = clients[0]
+            .query_one(&format!(
+                "SELECT sum(copies_removed) AS removed FROM {all}.sales_duplicates"
+            ))
+            .await
+            .unwrap();
+        assert!(
+            ledger.removed <= 2_000,
+            "each copy recorded once across the shards: {ledger:?}"
+        );
+        if ledger.removed == 2_000 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "after 30 s the ledger holds {ledger:?} of the 2,000 copies"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    common::page_shows(&format!("http://{listen}"), sales, moves, "two shards").await;
     drop(up);
     for c in &clients {
         let _ = c.execute(&format!("DROP DATABASE IF EXISTS {all}")).await;
