@@ -288,7 +288,8 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
                 .query_one::<Corrections>(&format!(
                     "SELECT count() AS rows FROM {all}.sales_by_minute_corrections"
                 ))
-                .await;
+                .await
+                .map(|c| c.rows);
             panic!(
                 "after 30 s the ledger holds {ledger:?} of the 2,000 copies; rollup \
                  corrections: {corrections:?}"
