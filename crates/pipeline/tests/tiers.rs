@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{as_replayed, pipeline_ok, Server};
@@ -87,6 +87,33 @@ async fn events_at(env: &TestEnv, seed: u64, times: &[u32]) -> [Vec<Vec<u8>>; 2]
         out[matches!(event, Event::StockMovement(_)) as usize].push(json);
     }
     out
+}
+
+/// The hours (unix time of their start, in the server's time zone) that hold an event of
+/// [`events_at`]`(env, seed, times)`, per topic (sales, warehouse).
+async fn event_hours(env: &TestEnv, seed: u64, times: &[u32]) -> [BTreeSet<u32>; 2] {
+    let mut gen = Generator::new(&GeneratorConfig {
+        seed: Some(seed),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut out = [BTreeSet::new(), BTreeSet::new()];
+    for (local, t) in local_times(env, times).await.into_iter().zip(times) {
+        let event = gen.next_event(EventTime(local.as_bytes().try_into().unwrap()));
+        // "YYYY-MM-DD HH:MM:SS": the hour began MM:SS before.
+        let (mm, ss): (u32, u32) = (
+            local[14..16].parse().unwrap(),
+            local[17..19].parse().unwrap(),
+        );
+        out[matches!(event, Event::StockMovement(_)) as usize].insert(t - mm * 60 - ss);
+    }
+    out
+}
+
+/// How many of `hours` the reconcile loop seals at `now`: those over for its settle time.
+fn ready(hours: &BTreeSet<u32>, now: u32) -> u64 {
+    let settle = reconcile::rollups::SETTLE.as_secs() as u32;
+    hours.iter().filter(|h| **h + 3600 + settle <= now).count() as u64
 }
 
 async fn replay(env: &TestEnv, messages: [Vec<Vec<u8>>; 2]) {
@@ -353,9 +380,26 @@ async fn long_ranges_read_sealed_hours_and_stay_exact() {
     let db = env.database.clone();
     let mut rollups = Rollups::new(env.clickhouse.clone(), &db);
     let duplicates = Duplicates::new(env.clickhouse.clone(), &db);
+    let [sale_hours, move_hours] = event_hours(&env, SEED, &times).await;
+    let before = unix_now();
     let sealed = seal(&mut rollups, &duplicates).await;
+    let after = unix_now();
     let hours = sealed_hours(&env).await;
-    assert!(hours > 100, "{hours} hours sealed ({sealed} seals)");
+    // Every hour with a sale that is over (and settled), each once; each family seals its
+    // own. `before` and `after` agree unless the sealing ran across the moment an hour
+    // became ready, which then may or may not have been sealed: only then is this a range.
+    let want = ready(&sale_hours, before)..=ready(&sale_hours, after);
+    assert!(
+        want.contains(&hours),
+        "{hours} hours of sales sealed, want {want:?} of {} hours with sales",
+        sale_hours.len()
+    );
+    let want = ready(&sale_hours, before) + ready(&move_hours, before)
+        ..=ready(&sale_hours, after) + ready(&move_hours, after);
+    assert!(
+        want.contains(&sealed),
+        "{sealed} hours sealed in both families, want {want:?}"
+    );
     assert_eq!(hours_off(&env).await, 0, "hour tier = minute tier");
     page_is_exact(&server, &env, "sealed").await;
 
