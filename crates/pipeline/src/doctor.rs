@@ -37,6 +37,15 @@ impl Check {
 
 const START_HINT: &str = "start the local services with `scripts/services start`, or point the \
     pipeline at yours with --kafka-brokers / --clickhouse-url";
+const KAFKA_SECURITY_HINT: &str = "TLS or SASL failed, not the address: check \
+    --kafka-security-protocol, --kafka-ssl-ca-location (the CA that signed the broker's \
+    certificate) and, for SASL, --kafka-sasl-mechanism, --kafka-sasl-username and \
+    --kafka-sasl-password";
+const KAFKA_DROPPED_HINT: &str = "the broker took the connection and dropped it: check that \
+    --kafka-brokers names a Kafka listener and that --kafka-security-protocol is what it speaks \
+    (a TLS listener drops a plaintext client), then the broker's log";
+const KAFKA_ADDRESS_HINT: &str = "check --kafka-brokers: host names that resolve here and ports \
+    a broker listens on, reachable from this machine";
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// A topic of the doctor's own, so the ClickHouse → broker check never touches real data.
 const PROBE_TOPIC: &str = "pipeline_doctor";
@@ -63,7 +72,8 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
             true
         }
         Err(e) => {
-            checks.push(Check::fail("broker", e, START_HINT));
+            let hint = broker_hint(&config.kafka_brokers, &e);
+            checks.push(Check::fail("broker", e.to_string(), hint));
             false
         }
     };
@@ -94,7 +104,10 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
                     }
                 }
             }
-            Err(e) => checks.push(Check::fail("topic", e, START_HINT)),
+            Err(e) => {
+                let hint = broker_hint(&config.kafka_brokers, &e);
+                checks.push(Check::fail("topic", e.to_string(), hint))
+            }
         }
     }
 
@@ -151,11 +164,51 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
 async fn blocking<T: Send + 'static>(
     kafka: KafkaSettings,
     f: impl FnOnce(KafkaSettings) -> publish::Result<T> + Send + 'static,
-) -> Result<T, String> {
+) -> publish::Result<T> {
     tokio::task::spawn_blocking(move || f(kafka))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| publish::Error::Invalid(e.to_string()))?
+}
+
+/// What to do when this program's clients cannot reach `brokers`: look at the security
+/// settings when TLS or SASL refused them (or librdkafka refused the settings themselves),
+/// at the listener when a connection was made and dropped, start the local services when
+/// nothing answers on this machine, check the addresses otherwise.
+fn broker_hint(brokers: &str, e: &publish::Error) -> &'static str {
+    use publish::Cause;
+    match e {
+        _ if e.is_security() => KAFKA_SECURITY_HINT,
+        publish::Error::Unreachable {
+            cause: Cause::Transport,
+            ..
+        } => KAFKA_DROPPED_HINT,
+        publish::Error::Unreachable {
+            cause: Cause::Resolve,
+            ..
+        } => KAFKA_ADDRESS_HINT,
+        _ if all_local(brokers) => START_HINT,
+        _ => KAFKA_ADDRESS_HINT,
+    }
+}
+
+/// Whether every broker in the list (`host:port`, `[v6]:port`, `proto://host:port`) is on
+/// this machine.
+fn all_local(brokers: &str) -> bool {
+    brokers
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .all(|b| {
+            let b = b.split_once("://").map_or(b, |(_, rest)| rest);
+            let host = match b.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => b.rsplit_once(':').map_or(b, |(host, _)| host),
+            };
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+        })
 }
 
 /// Produces a marker to the doctor's topic, then has ClickHouse read it through a throwaway
@@ -204,7 +257,7 @@ async fn clickhouse_reaches_broker(
         return Check::fail(
             NAME,
             format!("cannot position the probe's group: {e}"),
-            START_HINT,
+            broker_hint(&config.kafka_brokers, &e),
         );
     }
     let send = {
@@ -227,7 +280,10 @@ async fn clickhouse_reaches_broker(
                 START_HINT,
             )
         }
-        Err(e) => return Check::fail(NAME, e, START_HINT),
+        Err(e) => {
+            let hint = broker_hint(&config.kafka_brokers, &e);
+            return Check::fail(NAME, e.to_string(), hint);
+        }
     }
     // The probe table lives in `default` so the check works before the schema exists.
     let table = format!("default.pipeline_doctor_{stamp}_{}", std::process::id());
@@ -306,4 +362,87 @@ pub fn report(checks: &[Check]) -> bool {
         }
     }
     checks.iter().all(|c| c.ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(cause: publish::Cause) -> publish::Error {
+        publish::Error::Unreachable {
+            brokers: "b".into(),
+            message: "m".into(),
+            cause,
+        }
+    }
+
+    #[test]
+    fn the_broker_hint_fits_the_cause() {
+        use publish::Cause::*;
+        for cause in [Tls, Authentication] {
+            for brokers in ["127.0.0.1:9093", "kafka1:9093"] {
+                let hint = broker_hint(brokers, &unreachable(cause));
+                assert_eq!(hint, KAFKA_SECURITY_HINT, "{cause:?} {brokers}");
+            }
+        }
+        for flag in [
+            "--kafka-security-protocol",
+            "--kafka-ssl-ca-location",
+            "--kafka-sasl-mechanism",
+            "--kafka-sasl-username",
+            "--kafka-sasl-password",
+        ] {
+            assert!(KAFKA_SECURITY_HINT.contains(flag), "{flag}");
+        }
+        let bad_settings = publish::Error::Kafka(rdkafka::error::KafkaError::ClientCreation(
+            "ssl.ca.location failed".into(),
+        ));
+        assert_eq!(
+            broker_hint("127.0.0.1:9093", &bad_settings),
+            KAFKA_SECURITY_HINT
+        );
+        // Nothing answers: start the local services, or check the remote address.
+        for cause in [Unknown, Refused] {
+            let e = unreachable(cause);
+            assert_eq!(broker_hint("127.0.0.1:9092", &e), START_HINT, "{cause:?}");
+            let hint = broker_hint("kafka1:9092", &e);
+            assert_eq!(hint, KAFKA_ADDRESS_HINT, "{cause:?}");
+        }
+        // Something else answers, or nothing is found at all: not the services.
+        for brokers in ["127.0.0.1:9092", "kafka1:9092"] {
+            let hint = broker_hint(brokers, &unreachable(Transport));
+            assert_eq!(hint, KAFKA_DROPPED_HINT);
+            assert!(hint.contains("--kafka-security-protocol"));
+            let hint = broker_hint(brokers, &unreachable(Resolve));
+            assert_eq!(hint, KAFKA_ADDRESS_HINT);
+        }
+        // Anything else (a flush that timed out) is hinted by the address alone.
+        let other = publish::Error::Invalid("x".into());
+        assert_eq!(broker_hint("127.0.0.1:9092", &other), START_HINT);
+        assert_eq!(broker_hint("kafka1:9092", &other), KAFKA_ADDRESS_HINT);
+    }
+
+    #[test]
+    fn local_brokers_are_loopback_or_localhost_only() {
+        for local in [
+            "127.0.0.1:9092",
+            "localhost:9092",
+            "LOCALHOST",
+            "[::1]:9092",
+            "127.0.0.2:1, localhost:2",
+            "ssl://127.0.0.1:9093",
+            "0.0.0.0:9092",
+        ] {
+            assert!(all_local(local), "{local}");
+        }
+        for remote in [
+            "kafka1:9092",
+            "10.0.0.5:9092",
+            "127.0.0.1:9092,kafka1:9092",
+            "[2001:db8::1]:9092",
+            "localhost.example.com:9092",
+        ] {
+            assert!(!all_local(remote), "{remote}");
+        }
+    }
 }

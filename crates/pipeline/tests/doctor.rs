@@ -47,11 +47,30 @@ async fn names_the_broker_when_it_is_down() {
     let text = stdout(&out);
     assert!(text.contains("FAIL broker"), "{text}");
     assert!(text.contains(&brokers), "{text}");
+    assert!(text.contains("Connection refused"), "says why: {text}");
     assert!(
         text.contains("scripts/services start"),
         "says how to start it: {text}"
     );
     assert!(text.contains("ok   clickhouse "), "{text}");
+}
+
+/// A broker name that does not resolve (`.invalid` never does, RFC 6761) is named as such,
+/// and starting the local services is not the way out.
+#[tokio::test(flavor = "multi_thread")]
+async fn names_a_broker_address_that_does_not_resolve() {
+    let env = TestEnv::new("doctor_resolve").await;
+    let brokers = "no-such-broker.invalid:9092";
+    let out = pipeline(&env, &["doctor", "--quick", "--kafka-brokers", brokers]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL broker"), "{text}");
+    assert!(
+        text.contains("Failed to resolve 'no-such-broker.invalid:9092'"),
+        "says why: {text}"
+    );
+    assert!(text.contains("hint: check --kafka-brokers"), "{text}");
+    assert!(!text.contains("scripts/services start"), "{text}");
 }
 
 #[test]

@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::{Error, KafkaSettings, Result};
+use crate::context::{drain, BrokerErrors};
+use crate::{Cause, Error, KafkaSettings, Result};
 
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -50,15 +52,39 @@ pub struct PartitionOffsets {
     pub high: i64,
 }
 
-fn unreachable(settings: &KafkaSettings, e: impl std::fmt::Display) -> Error {
-    Error::Unreachable {
-        brokers: settings.brokers.clone(),
-        message: e.to_string(),
+/// A short-lived client of the brokers (metadata, offsets, commits) that keeps what
+/// librdkafka says about its connections.
+type Client = BaseConsumer<BrokerErrors>;
+
+/// A client; with `group`, one that reads and commits that group's offsets without
+/// joining it.
+fn client(settings: &KafkaSettings, group: Option<&str>) -> Result<Client> {
+    let mut c = settings.client_config();
+    if let Some(group) = group {
+        c.set("group.id", group);
+        c.set("enable.auto.commit", "false");
     }
+    // librdkafka logs a connection closed during the first request (what a TLS listener
+    // does to plaintext) at info level; the context logs what it hears at debug.
+    if (c.log_level as i32) < RDKafkaLogLevel::Info as i32 {
+        c.set_log_level(RDKafkaLogLevel::Info);
+    }
+    Ok(c.create_with_context(BrokerErrors::quiet())?)
 }
 
-fn metadata_consumer(settings: &KafkaSettings) -> Result<BaseConsumer> {
-    Ok(settings.client_config().create()?)
+/// `client`'s call failed with `e`: the brokers did not answer, and librdkafka's reason
+/// when it gave one.
+fn unreachable(settings: &KafkaSettings, client: &Client, e: impl std::fmt::Display) -> Error {
+    drain(client);
+    let (cause, message) = match client.context().most_telling() {
+        Some((cause, reason)) => (cause, format!("{e}: {reason}")),
+        None => (Cause::Unknown, e.to_string()),
+    };
+    Error::Unreachable {
+        brokers: settings.brokers.clone(),
+        message,
+        cause,
+    }
 }
 
 /// Which of `names` exist, and with how many partitions.
@@ -67,10 +93,10 @@ pub fn fetch_topics(
     names: &[&str],
     timeout: Duration,
 ) -> Result<Vec<TopicInfo>> {
-    let consumer = metadata_consumer(settings)?;
+    let consumer = client(settings, None)?;
     let md = consumer
         .fetch_metadata(None, timeout)
-        .map_err(|e| unreachable(settings, e))?;
+        .map_err(|e| unreachable(settings, &consumer, e))?;
     Ok(names
         .iter()
         .map(|name| {
@@ -129,6 +155,10 @@ pub async fn ensure_topics_replicated(
         .map(|(s, _)| new_topic(s, replication))
         .collect();
     if !missing.is_empty() {
+        // The default context: rdkafka 0.39 serves an admin client's results on a queue of
+        // its own and offers no way to serve its main queue, where librdkafka's reasons go,
+        // so a BrokerErrors here would hear nothing. The brokers answered fetch_topics just
+        // now; a connection that fails from here on says only what the admin call says.
         let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
         let opts = AdminOptions::new().operation_timeout(Some(timeout));
         let results = admin
@@ -201,10 +231,10 @@ pub fn partition_offsets(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<PartitionOffsets>> {
-    let consumer = metadata_consumer(settings)?;
+    let consumer = client(settings, None)?;
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| unreachable(settings, e))?;
+        .map_err(|e| unreachable(settings, &consumer, e))?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(Vec::new());
     };
@@ -212,7 +242,7 @@ pub fn partition_offsets(
     for p in t.partitions() {
         let (low, high) = consumer
             .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(|e| unreachable(settings, e))?;
+            .map_err(|e| unreachable(settings, &consumer, e))?;
         out.push(PartitionOffsets {
             partition: p.id(),
             low,
@@ -232,19 +262,14 @@ pub fn committed_offsets(
     partitions: &[i32],
     timeout: Duration,
 ) -> Result<Vec<(i32, Option<i64>)>> {
-    let consumer: BaseConsumer = {
-        let mut c = settings.client_config();
-        c.set("group.id", group);
-        c.set("enable.auto.commit", "false");
-        c.create()?
-    };
+    let consumer = client(settings, Some(group))?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         tpl.add_partition(topic, *p);
     }
     let got = consumer
         .committed_offsets(tpl, timeout)
-        .map_err(|e| unreachable(settings, e))?;
+        .map_err(|e| unreachable(settings, &consumer, e))?;
     Ok(partitions
         .iter()
         .map(|p| {
@@ -267,27 +292,28 @@ pub fn commit_offsets(
     topic: &str,
     offsets: &[(i32, i64)],
 ) -> Result<()> {
-    commit(settings, group, topic, offsets)?.map_err(|e| unreachable(settings, e))
+    commit(settings, group, topic, offsets)?.map_err(|(_, e)| e)
 }
 
-/// [`commit_offsets`], with the broker's answer to the commit as it came.
+/// [`commit_offsets`], with the broker's answer to a refused commit as it came, beside
+/// the error it makes.
 fn commit(
     settings: &KafkaSettings,
     group: &str,
     topic: &str,
     offsets: &[(i32, i64)],
-) -> Result<rdkafka::error::KafkaResult<()>> {
-    let consumer: BaseConsumer = {
-        let mut c = settings.client_config();
-        c.set("group.id", group);
-        c.set("enable.auto.commit", "false");
-        c.create()?
-    };
+) -> Result<std::result::Result<(), (rdkafka::error::KafkaError, Error)>> {
+    let consumer = client(settings, Some(group))?;
     let mut tpl = TopicPartitionList::new();
     for (p, o) in offsets {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*o))?;
     }
-    Ok(consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync))
+    Ok(consumer
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .map_err(|e| {
+            let error = unreachable(settings, &consumer, &e);
+            (e, error)
+        }))
 }
 
 /// What [`start_group_at_beginning`] found and did.
@@ -380,13 +406,13 @@ pub fn position_group(
     }
     match commit(settings, group, topic, &missing)? {
         Ok(()) => Ok(Positioning::Committed(missing)),
-        Err(e) if refused_for_membership(&e) => {
+        Err((e, _)) if refused_for_membership(&e) => {
             tracing::debug!(group, topic, error = %e, "commit from outside the group refused");
             Ok(Positioning::GroupActive {
                 uncommitted: missing.iter().map(|(p, _)| *p).collect(),
             })
         }
-        Err(e) => Err(unreachable(settings, e)),
+        Err((_, e)) => Err(e),
     }
 }
 
@@ -445,7 +471,7 @@ mod tests {
             let _ = member.poll(Duration::from_millis(100));
         }
         // What the broker answers a commit from outside: the group has a live member.
-        let refused = commit(&settings, "clickhouse_shop_events", "events", &[(0, 0)])
+        let (refused, _) = commit(&settings, "clickhouse_shop_events", "events", &[(0, 0)])
             .unwrap()
             .unwrap_err();
         assert!(refused_for_membership(&refused), "{refused}");

@@ -2,6 +2,7 @@
 //! loop that paces the generator into it.
 
 mod admin;
+mod context;
 mod producer;
 mod run;
 
@@ -10,6 +11,7 @@ pub use admin::{
     partition_offsets, position_group, start_group_at_beginning, PartitionOffsets, Positioning,
     Replication, TopicInfo, TopicSpec,
 };
+pub use context::{BrokerErrors, Cause};
 pub use producer::{producer_config, LatencyProbe, Publisher, TopicCounters, TopicLedger};
 pub use run::{run, RunLimits, RunSummary, SALES, WAREHOUSE};
 
@@ -17,8 +19,14 @@ use rdkafka::ClientConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `message` is the client's error and, when librdkafka said it, why the connection
+    /// failed (`cause`).
     #[error("Kafka broker {brokers} did not answer: {message}")]
-    Unreachable { brokers: String, message: String },
+    Unreachable {
+        brokers: String,
+        message: String,
+        cause: Cause,
+    },
     #[error("the broker refused to create topic {topic:?}: {message}")]
     TopicRefused { topic: String, message: String },
     #[error("Kafka client error: {0}")]
@@ -28,6 +36,19 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Whether the client's security settings kept it from the brokers: TLS or SASL
+    /// refused ([`Cause::is_security`]), or librdkafka refused to make a client with the
+    /// settings given (a CA file it cannot read, a mechanism it does not know).
+    pub fn is_security(&self) -> bool {
+        match self {
+            Error::Unreachable { cause, .. } => cause.is_security(),
+            Error::Kafka(rdkafka::error::KafkaError::ClientCreation(_)) => true,
+            _ => false,
+        }
+    }
+}
 
 /// How to reach the brokers. `options` are extra librdkafka properties (for example
 /// `security.protocol`, `sasl.mechanism`), passed through unchanged.

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::{Error, KafkaSettings, Result};
+use crate::{BrokerErrors, Error, KafkaSettings, Result};
 
 /// Live counters of one topic. `sent` counts messages handed to librdkafka; each ends as
 /// exactly one of `acked` (events), `bad_acked` (deliberately bad messages) or `failed`.
@@ -124,9 +125,19 @@ pub struct DeliveryContext {
     counters: Vec<Arc<TopicCounters>>,
     probe: Arc<LatencyProbe>,
     errors_logged: AtomicU64,
+    /// What librdkafka said about the connections to the brokers (logged as it comes).
+    broker_errors: BrokerErrors,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.broker_errors.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.broker_errors.error(error, reason);
+    }
+}
 
 /// The delivery opaque of a message: which kind of message a delivery report is about.
 const EVENT: usize = 0;
@@ -165,7 +176,14 @@ impl ProducerContext for DeliveryContext {
                 }
                 let n = self.errors_logged.fetch_add(1, Relaxed);
                 if n < 10 || n.is_multiple_of(1000) {
+                    // A message that timed out says nothing of why: the brokers may have,
+                    // while it was on its way.
+                    let broker = self
+                        .broker_errors
+                        .most_telling_within(Some(DELIVERY_TIMEOUT))
+                        .map(|(_, r)| r);
                     tracing::error!(topic = msg.topic(), error = %e, failures = n + 1,
+                        broker = broker.as_deref(),
                         "delivery failed after librdkafka's retries; the event is counted as failed");
                 }
             }
@@ -195,6 +213,9 @@ pub struct Publisher {
     probe: Arc<LatencyProbe>,
 }
 
+/// How long librdkafka tries to deliver a message before it counts as failed.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The producer settings the publisher runs with (also what `pipeline bench` gives raw
 /// librdkafka, to compare like with like).
 pub fn producer_config(settings: &KafkaSettings) -> rdkafka::ClientConfig {
@@ -207,7 +228,10 @@ pub fn producer_config(settings: &KafkaSettings) -> rdkafka::ClientConfig {
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "500000")
         .set("queue.buffering.max.kbytes", "262144")
-        .set("delivery.timeout.ms", "120000");
+        .set(
+            "delivery.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        );
     for (k, v) in &settings.options {
         config.set(k, v); // the user's own settings win
     }
@@ -227,6 +251,7 @@ impl Publisher {
             counters: counters.clone(),
             probe: probe.clone(),
             errors_logged: AtomicU64::new(0),
+            broker_errors: BrokerErrors::new(),
         };
         let producer: ThreadedProducer<DeliveryContext> = config.create_with_context(context)?;
         Ok(Publisher {
