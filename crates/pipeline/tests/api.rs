@@ -1,17 +1,18 @@
 //! The dashboard's HTTP API (`pipeline serve`) against the real broker and ClickHouse, with
 //! known data: seeded events go through Kafka, and every figure the API answers is checked
-//! against what the same seed rebuilds here, exactly (money to the cent). Then bad input,
-//! and a ClickHouse that does not answer.
+//! against what the same seed rebuilds here, exactly (money to the cent), as are the health
+//! figures, every `/metrics` family and the stream's pace. Then bad input, a page client that
+//! ClickHouse refuses writes from, and a ClickHouse that does not answer.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{free_port, generate_seeded, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig, SaleEvent, StockMovementEvent};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use testkit::{wait_for, TestEnv};
 
 const N: u64 = 3000;
@@ -164,6 +165,70 @@ fn uint(v: &Value) -> u64 {
 fn arr(v: &Value) -> &Vec<Value> {
     v.as_array()
         .unwrap_or_else(|| panic!("{v} is not an array"))
+}
+
+/// `/metrics` as (family, type) in order and sample lines, checking that each family has
+/// its HELP line and each sample follows its own family's TYPE line.
+fn parse_metrics(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut families, mut samples) = (Vec::new(), Vec::new());
+    let mut help: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, what) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert!(!what.trim().is_empty(), "{name} has no help text:\n{text}");
+            help = Some(name);
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert_eq!(help, Some(name), "TYPE {name} after its HELP:\n{text}");
+            families.push((name.to_string(), kind.to_string()));
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            assert_eq!(
+                families.last().map(|f: &(String, String)| f.0.as_str()),
+                Some(name),
+                "sample {line:?} under its own family:\n{text}"
+            );
+            samples.push(line.to_string());
+        }
+    }
+    (families, samples)
+}
+
+/// The `snapshot` events of `/api/stream?range=...` that arrive within `window` of the
+/// request, each with the seconds it took to arrive.
+async fn snapshots(base: &str, range: &str, window: Duration) -> Vec<(f64, Value)> {
+    let path = format!("/api/stream?range={range}");
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + window;
+    let mut r = reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("the stream answers");
+    assert_eq!(r.status().as_u16(), 200, "GET {path}");
+    let ct = r.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap();
+    assert!(ct.starts_with("text/event-stream"), "content type {ct}");
+    let (mut buf, mut out) = (String::new(), Vec::new());
+    while let Ok(chunk) = tokio::time::timeout_at(deadline, r.chunk()).await {
+        let chunk = chunk.expect("stream chunk").expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            if event.as_deref() == Some("snapshot") {
+                let snap = serde_json::from_str::<Value>(&data)
+                    .unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {data}"));
+                out.push((start.elapsed().as_secs_f64(), snap));
+            }
+        }
+    }
+    out
 }
 
 fn unix_now() -> u32 {
@@ -476,34 +541,33 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         "{st}"
     );
 
-    // ---- /api/health: measured once a second in the background.
-    let want_rows = [
-        (env.sales_topic.clone(), "sales", n_sales),
-        (env.warehouse_topic.clone(), "stock_movements", n_moves),
-    ];
-    let health = wait_for(
-        "/api/health to count every row",
-        Duration::from_secs(15),
-        || {
-            let server = &server;
-            let want_rows = &want_rows;
-            async move {
-                let h = server.json("/api/health", 200).await;
-                let topics = h["topics"].as_array()?;
-                let ok = topics.len() == 2
-                    && want_rows
-                        .iter()
-                        .zip(topics)
-                        .all(|((topic, table, rows), t)| {
-                            t["topic"] == topic.as_str()
-                                && t["table"] == *table
-                                && t["rows"].as_u64() == Some(*rows)
-                        });
-                (ok && h["clickhouse"]["ok"] == true).then_some(h)
-            }
-        },
-    )
-    .await;
+    // ---- /api/health: measured once a second in the background. Nothing is produced and
+    // nothing lands while the server runs: once two measurements are a second apart, every
+    // topic shows what was produced, ClickHouse's group has committed all of it, the rates
+    // are 0 and nothing is stalled.
+    let want_topics: Vec<Value> = [
+        (&env.sales_topic, "sales", n_sales),
+        (&env.warehouse_topic, "stock_movements", n_moves),
+    ]
+    .iter()
+    .map(|(topic, table, n)| {
+        json!({"topic": topic, "table": table, "rows": n, "broker_end_offset": n, "lag": 0,
+               "produced_per_s": 0.0, "landed_per_s": 0.0, "stalled_for_s": null,
+               "dead_letters": 0})
+    })
+    .collect();
+    let start = Instant::now();
+    let health = loop {
+        let h = server.json("/api/health", 200).await;
+        if h["topics"].as_array() == Some(&want_topics) && h["clickhouse"]["ok"] == true {
+            break h;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "/api/health within 20 s: want topics {want_topics:?}, have {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     assert!(
         health["clickhouse"]["version"]
             .as_str()
@@ -511,64 +575,105 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         "{health}"
     );
     assert_eq!(health["clickhouse"]["error"], Value::Null, "{health}");
-    assert_eq!(health["broker"]["ok"], true, "{health}");
-    for t in arr(&health["topics"]) {
-        if let Some(end) = t["broker_end_offset"].as_u64() {
-            assert!(
-                end >= uint(&t["rows"]),
-                "the broker holds at least what landed: {t}"
-            );
-        }
-    }
+    assert_eq!(
+        health["broker"],
+        json!({"ok": true, "error": null}),
+        "{health}"
+    );
+    // Latency comes from the local generator's probe events: serve has neither.
+    assert_eq!(
+        health["latency_ms"],
+        json!({"p50": null, "p95": null, "samples": 0}),
+        "{health}"
+    );
     assert_eq!(
         health["generator"],
         Value::Null,
         "serve runs no generator: {health}"
     );
 
-    // ---- /healthz, /metrics
+    // ---- /healthz, /metrics: every family the server has, with the figures above.
     assert_eq!(server.get("/healthz").await, (200, "ok\n".to_string()));
     let (code, metrics) = server.get("/metrics").await;
     assert_eq!(code, 200);
-    for line in [
-        format!("pipeline_table_rows{{table=\"sales\"}} {n_sales}"),
-        format!("pipeline_table_rows{{table=\"stock_movements\"}} {n_moves}"),
-        "pipeline_clickhouse_up 1".to_string(),
-    ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "/metrics has {line:?}:\n{metrics}"
-        );
-    }
-
-    // ---- /api/stream: the first snapshot carries every part, with the same figures.
-    let snap = server.first_snapshot("15m").await;
-    for key in [
-        "at",
-        "range",
-        "status",
-        "overview",
-        "health",
-        "sales",
-        "stock",
-        "recent_sales",
-        "error",
-    ] {
-        assert!(snap.get(key).is_some(), "snapshot has {key:?}: {snap}");
-    }
-    assert_eq!(snap["range"], "15m");
-    assert_eq!(snap["error"], Value::Null, "{}", snap["error"]);
-    assert!(uint(&snap["at"]) as u32 >= before);
-    assert_eq!(snap["overview"]["range"], "15m");
-    assert_eq!(uint(&snap["overview"]["kpis"]["orders"]["value"]), n_sales);
+    let (families, samples) = parse_metrics(&metrics);
     assert_eq!(
-        cents(&snap["overview"]["kpis"]["revenue"]["value"]),
-        revenue
+        families,
+        [
+            ("pipeline_clickhouse_up", "gauge"),
+            ("pipeline_broker_up", "gauge"),
+            ("pipeline_table_rows", "gauge"),
+            ("pipeline_topic_end_offset", "counter"),
+            ("pipeline_consumer_lag", "gauge"),
+            ("pipeline_consumer_stalled_seconds", "gauge"),
+            ("pipeline_produce_to_queryable_seconds", "gauge"),
+        ]
+        .map(|(n, t)| (n.to_string(), t.to_string())),
+        "/metrics families (the generator's two come only with `up`):\n{metrics}"
     );
-    assert_eq!(uint(&snap["status"]["sales_count"]), n_sales);
-    assert_eq!(arr(&snap["recent_sales"]).len(), 10);
-    assert_eq!(snap["stock"], server.json("/api/stock", 200).await);
-    assert_eq!(snap["health"]["clickhouse"]["ok"], true);
+    let (s, w) = (&env.sales_topic, &env.warehouse_topic);
+    // Nothing is stalled and there is no latency probe: those two families have no sample.
+    assert_eq!(
+        samples,
+        [
+            "pipeline_clickhouse_up 1".to_string(),
+            "pipeline_broker_up 1".to_string(),
+            format!("pipeline_table_rows{{table=\"sales\"}} {n_sales}"),
+            format!("pipeline_table_rows{{table=\"stock_movements\"}} {n_moves}"),
+            format!("pipeline_topic_end_offset{{topic=\"{s}\"}} {n_sales}"),
+            format!("pipeline_topic_end_offset{{topic=\"{w}\"}} {n_moves}"),
+            format!("pipeline_consumer_lag{{topic=\"{s}\"}} 0"),
+            format!("pipeline_consumer_lag{{topic=\"{w}\"}} 0"),
+        ],
+        "/metrics samples:\n{metrics}"
+    );
+
+    // ---- /api/stream: one snapshot at once, then one each time the server has slept a
+    // second after the last (plus the time its queries take): at least 4 within 5 s, each
+    // newer than the one before, each with every part and the same figures.
+    let stream_start = unix_now();
+    let snaps = snapshots(&server.base, "15m", Duration::from_secs(5)).await;
+    let at: Vec<u64> = snaps.iter().map(|(_, s)| uint(&s["at"])).collect();
+    let received: Vec<String> = snaps.iter().map(|(t, _)| format!("{t:.2}s")).collect();
+    assert!(
+        snaps.len() >= 4,
+        "{} snapshots in 5 s: at {at:?}, received after {received:?}",
+        snaps.len()
+    );
+    assert!(
+        at[0] >= stream_start as u64 && at.windows(2).all(|w| w[1] > w[0]),
+        "each snapshot newer than the last (stream opened at {stream_start}): at {at:?}"
+    );
+    let stock = server.json("/api/stock", 200).await;
+    for (_, snap) in &snaps {
+        for key in [
+            "at",
+            "range",
+            "status",
+            "overview",
+            "health",
+            "sales",
+            "stock",
+            "recent_sales",
+            "error",
+        ] {
+            assert!(snap.get(key).is_some(), "snapshot has {key:?}: {snap}");
+        }
+        assert_eq!(snap["range"], "15m");
+        assert_eq!(snap["error"], Value::Null, "{}", snap["error"]);
+        assert_eq!(snap["overview"]["range"], "15m");
+        assert_eq!(uint(&snap["overview"]["kpis"]["orders"]["value"]), n_sales);
+        assert_eq!(
+            cents(&snap["overview"]["kpis"]["revenue"]["value"]),
+            revenue
+        );
+        assert_eq!(uint(&snap["status"]["sales_count"]), n_sales);
+        assert_eq!(uint(&snap["status"]["stock_count"]), n_moves);
+        assert_eq!(arr(&snap["recent_sales"]).len(), 10);
+        assert_eq!(snap["stock"], stock);
+        assert_eq!(snap["health"]["topics"], health["topics"]);
+        assert_eq!(snap["health"]["clickhouse"]["ok"], true);
+    }
 
     drop(server);
     env.drop_database().await;
@@ -664,6 +769,51 @@ async fn bad_parameters_and_paths_are_refused() {
         "the page has the KPI tiles"
     );
     drop(server);
+    env.drop_database().await;
+}
+
+/// Every query of the page and the API goes through `serve::page_client` (readonly=2):
+/// ClickHouse itself refuses a write or DDL from it, while the same statements from the
+/// pipeline's own client go through.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_clickhouse_client_cannot_write() {
+    let env = TestEnv::new("api_readonly").await;
+    pipeline_ok(&env, &["schema", "apply"]);
+    let page = serve::page_client(&env.clickhouse, &env.database);
+    #[derive(Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let count = |client: &clickhouse_http::Client, sql: &str| {
+        let (client, sql) = (client.clone(), sql.to_string());
+        async move { client.query_one::<Count>(&sql).await.unwrap().n }
+    };
+    let sales = "SELECT count() AS n FROM sales";
+    let made = "SELECT count() AS n FROM system.tables \
+                WHERE database = currentDatabase() AND name = 'written_by_the_page'";
+    assert_eq!(count(&page, sales).await, 0, "the page's client reads");
+    let writes = [
+        "INSERT INTO sales (event_id, event_time, quantity) \
+         VALUES ('written-by-the-page', '2026-01-01 00:00:00', 1)",
+        "CREATE TABLE written_by_the_page (x UInt8) ENGINE = Memory",
+    ];
+    for sql in writes {
+        let e = page
+            .execute(sql)
+            .await
+            .expect_err("the page's client wrote");
+        // 164: READONLY, "Cannot execute query in readonly mode".
+        assert_eq!(e.code(), Some(164), "{sql}: {e}");
+        assert!(e.to_string().contains("readonly"), "{sql}: {e}");
+    }
+    assert_eq!(count(&page, sales).await, 0, "no row was written");
+    assert_eq!(count(&page, made).await, 0, "no table was made");
+    // The same statements are good ones: the pipeline's own client runs them.
+    for sql in writes {
+        env.clickhouse.execute(sql).await.unwrap();
+    }
+    assert_eq!(count(&page, sales).await, 1);
+    assert_eq!(count(&page, made).await, 1);
     env.drop_database().await;
 }
 

@@ -63,17 +63,26 @@ pub async fn serve(
         .await
 }
 
+/// The client every query of the page and the API goes through: `clickhouse` with
+/// readonly=2 (reads, and settings changes such as output formats; no writes, no DDL), in
+/// the database the page reads.
+pub fn page_client(
+    clickhouse: &clickhouse_http::Client,
+    database: &str,
+) -> clickhouse_http::Client {
+    clickhouse
+        .clone()
+        .with_setting("readonly", 2)
+        .with_database(database)
+}
+
 /// The router with its state and the health monitor started.
 pub async fn build(
     config: ServeConfig,
     clickhouse: clickhouse_http::Client,
     generator: Option<LocalGenerator>,
 ) -> Result<axum::Router, std::io::Error> {
-    // The page only reads: every query runs with readonly=2 (reads, and settings changes
-    // such as output formats; no writes, no DDL).
-    let reader = clickhouse
-        .with_setting("readonly", 2)
-        .with_database(&config.query_database);
+    let reader = page_client(&clickhouse, &config.query_database);
     let queries = query::Queries::new(reader, &config.query_database)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?
         .distributed(config.query_database != config.database);
