@@ -1,7 +1,8 @@
 //! The dashboard page in a real browser (Debian's headless chromium, driven by
 //! `tests/browser/dashboard.mjs` over the DevTools protocol): its KPI tiles show exactly what
 //! ClickHouse holds, change by themselves when new events land, and the page switches
-//! between Russian and English; no console errors on the way.
+//! between Russian and English (by its toggle, which is remembered, and by `?lang=` alone in
+//! a fresh browser); no console errors on the way.
 //!
 //! Needs `node` (20+) and `/usr/bin/chromium` (or `$CHROMIUM`); `scripts/test` installs both.
 //! Without them this test fails, it does not skip.
@@ -313,12 +314,41 @@ async fn dashboard_shows_live_exact_figures_in_both_languages() {
         "the language switches without a reload"
     );
 
-    // And `?lang=en` gives English straight away.
+    // The toggle stored English: without `?lang` the page stays English; `?lang=ru` wins
+    // over what is stored.
+    let state = browser.run(
+        json!({"cmd": "goto", "url": format!("{}/?range=1h", server.base)}),
+        Duration::from_secs(30),
+    );
+    assert_eq!(state["lang"], "en", "the stored choice: {state}");
+    let state = browser.run(
+        json!({"cmd": "goto", "url": format!("{}/?lang=ru&range=1h", server.base)}),
+        Duration::from_secs(30),
+    );
+    assert_eq!(state["lang"], "ru", "?lang=ru over the stored en: {state}");
+    assert_eq!(state["kpi_labels"]["orders"], "Заказы", "{state}");
+    assert_tiles(&state, &want, "?lang=ru");
+    assert_no_errors(&state, "?lang=ru");
+    drop(browser);
+
+    // A fresh browser (its own empty profile: nothing stored) is Russian by default, and
+    // `?lang=en` alone makes it English straight away.
+    let (mut browser, fresh) = Browser::open(&format!("{}/?range=1h", server.base));
+    assert_eq!(
+        fresh["lang"], "ru",
+        "the default in a fresh browser: {fresh}"
+    );
     let state = browser.run(
         json!({"cmd": "goto", "url": format!("{}/?lang=en&range=1h", server.base)}),
         Duration::from_secs(30),
     );
-    assert_eq!(state["lang"], "en", "{state}");
+    assert_eq!(state["lang"], "en", "?lang=en in a fresh browser: {state}");
+    assert_eq!(state["kpi_labels"]["orders"], "Orders", "{state}");
+    let heading = state["heading"].as_str().unwrap_or_default();
+    assert!(
+        !heading.is_empty() && !has_cyrillic(heading),
+        "an English heading: {heading:?}"
+    );
     assert_tiles(&state, &want, "?lang=en");
     let shot: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_browser.png");
     browser.run(
