@@ -210,6 +210,18 @@ async fn settle(
     let sources = reconcile::Source::both(&config.sales_topic, &config.warehouse_topic, |t| {
         schema.group_for(t)
     });
+    // Per topic, the messages ClickHouse's group has not committed yet.
+    let unconsumed = || async {
+        let mut per_topic = Vec::new();
+        for s in &sources {
+            per_topic.push(
+                reconcile::unconsumed(&config.kafka(), s)
+                    .await
+                    .with_context(|| format!("reading the offsets of {}", s.topic))?,
+            );
+        }
+        anyhow::Ok(per_topic)
+    };
     if let Some(limit) = landing {
         println!(
             "stopping: waiting for ClickHouse to consume what was produced (up to {} s)…",
@@ -217,18 +229,14 @@ async fn settle(
         );
         let start = std::time::Instant::now();
         loop {
-            let mut waiting = 0;
-            for s in &sources {
-                waiting += reconcile::unconsumed(&config.kafka(), s)
-                    .await
-                    .with_context(|| format!("reading the offsets of {}", s.topic))?;
-            }
+            let waiting: i64 = unconsumed().await?.iter().sum();
             if waiting == 0 {
                 break;
             }
             if start.elapsed() >= limit {
                 println!(
-                    "stopping: {waiting} message(s) not consumed after {} s; ClickHouse takes                      them later (`pipeline audit` shows them as pending)",
+                    "stopping: {waiting} message(s) not consumed after {} s; ClickHouse takes \
+                     them later (`pipeline audit` shows them as pending)",
                     limit.as_secs()
                 );
                 break;
@@ -245,21 +253,12 @@ async fn settle(
                 .context("pausing the Kafka tables")?;
             tracing::debug!(?paused, url, "Kafka tables paused");
         }
-    }
-    if !stream_mode {
         // A block the engine was reading when the gate closed is still written and
-        // committed: wait until the committed offsets stand still.
-        let committed = || async {
-            let mut all = Vec::new();
-            for s in &sources {
-                all.push(reconcile::unconsumed(&config.kafka(), s).await?);
-            }
-            anyhow::Ok(all)
-        };
-        let mut last = committed().await?;
+        // committed: wait (up to 10 s) until the committed offsets stand still.
+        let mut last = unconsumed().await?;
         for _ in 0..10 {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let now = committed().await?;
+            let now = unconsumed().await?;
             if now == last {
                 break;
             }
@@ -292,7 +291,9 @@ async fn settle(
                 .context("the duplicate check's last pass")?;
         }
         println!(
-            "stopped: every message ClickHouse committed is in a table ({} checked, {}              replayed by the verifier); ClickHouse 18.16's Kafka tables are paused until the              next `pipeline up`",
+            "stopped: every message ClickHouse committed is in a table ({} checked, {} \
+             replayed by the verifier); ClickHouse 18.16's Kafka tables are paused until the \
+             next `pipeline up`",
             last.checked, last.replayed
         );
     } else {
