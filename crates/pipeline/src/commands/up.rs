@@ -224,20 +224,21 @@ async fn settle(
     };
     if let Some(limit) = landing {
         println!(
-            "stopping: waiting for ClickHouse to consume what was produced (up to {} s)…",
+            "stopping: waiting for ClickHouse to consume what was produced (up to {} s; \
+             Ctrl-C again to stop waiting)…",
             limit.as_secs()
         );
+        let again = super::generate::stop_on_signal();
         let start = std::time::Instant::now();
         loop {
             let waiting: i64 = unconsumed().await?.iter().sum();
             if waiting == 0 {
                 break;
             }
-            if start.elapsed() >= limit {
+            if start.elapsed() >= limit || again.load(Ordering::Relaxed) {
                 println!(
-                    "stopping: {waiting} message(s) not consumed after {} s; ClickHouse takes \
-                     them later (`pipeline audit` shows them as pending)",
-                    limit.as_secs()
+                    "stopping: {waiting} message(s) not consumed yet; ClickHouse takes them \
+                     later (`pipeline audit` shows them as pending)"
                 );
                 break;
             }
