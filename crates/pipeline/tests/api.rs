@@ -210,22 +210,8 @@ async fn snapshots(base: &str, range: &str, window: Duration) -> Vec<(f64, Value
     while let Ok(chunk) = tokio::time::timeout_at(deadline, r.chunk()).await {
         let chunk = chunk.expect("stream chunk").expect("stream open");
         buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let mut event = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event = Some(v.trim().to_string());
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                }
-            }
-            if event.as_deref() == Some("snapshot") {
-                let snap = serde_json::from_str::<Value>(&data)
-                    .unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {data}"));
-                out.push((start.elapsed().as_secs_f64(), snap));
-            }
+        for snap in common::sse_snapshots(&mut buf) {
+            out.push((start.elapsed().as_secs_f64(), snap));
         }
     }
     out

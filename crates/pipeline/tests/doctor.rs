@@ -10,13 +10,7 @@ async fn all_ok_when_both_services_run() {
     let env = TestEnv::new("doctor_ok").await;
     pipeline_ok(&env, &["schema", "apply"]); // creates the topics and the database
     let out = pipeline_ok(&env, &["doctor"]);
-    for line in [
-        "ok   broker",
-        "ok   topic",
-        "ok   clickhouse ",
-        "ok   database",
-        "ok   clickhouse→broker",
-    ] {
+    for line in common::DOCTOR_ALL_OK {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     assert!(!out.contains("FAIL"), "{out}");

@@ -616,13 +616,7 @@ fn doctor_generate_and_audit_over_tls() {
     // Every check passes, ClickHouse's own read of the broker included.
     let out = pipeline_ok(&tls, &["doctor"], Duration::from_secs(90));
     let report = text(&out);
-    for line in [
-        "ok   broker",
-        "ok   topic",
-        "ok   clickhouse ",
-        "ok   database",
-        "ok   clickhouse→broker",
-    ] {
+    for line in common::DOCTOR_ALL_OK {
         assert!(report.contains(line), "missing {line:?} in:\n{report}");
     }
     assert!(!report.contains("FAIL"), "{report}");

@@ -69,6 +69,41 @@ impl Drop for Server {
     }
 }
 
+/// The `snapshot` events complete in `buf` (Server-Sent Events text), parsed; what they
+/// were read from is drained, a partial event stays.
+pub fn sse_snapshots(buf: &mut String) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let block: String = buf.drain(..end + 2).collect();
+        let mut event = None;
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if event.as_deref() == Some("snapshot") {
+            out.push(
+                serde_json::from_str::<Value>(&data)
+                    .unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {data}")),
+            );
+        }
+    }
+    out
+}
+
+/// What `pipeline doctor` prints when every check passes (ClickHouse's read of the broker
+/// included).
+pub const DOCTOR_ALL_OK: [&str; 5] = [
+    "ok   broker",
+    "ok   topic",
+    "ok   clickhouse ",
+    "ok   database",
+    "ok   clickhouse→broker",
+];
+
 /// A free loopback port (nothing listens on it once this returns).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -154,21 +189,8 @@ impl Server {
             loop {
                 let chunk = r.chunk().await.expect("stream chunk").expect("stream open");
                 buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    let mut event = None;
-                    let mut data = String::new();
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("event:") {
-                            event = Some(v.trim().to_string());
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                        }
-                    }
-                    if event.as_deref() == Some("snapshot") {
-                        return serde_json::from_str::<Value>(&data)
-                            .unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {data}"));
-                    }
+                if let Some(snapshot) = sse_snapshots(&mut buf).into_iter().next() {
+                    return snapshot;
                 }
             }
         };
