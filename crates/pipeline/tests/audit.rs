@@ -17,15 +17,6 @@ fn audit(env: &TestEnv) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), json)
 }
 
-fn topic<'a>(audit: &'a Value, table: &str) -> &'a Value {
-    audit["topics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == table)
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_finds_duplicates_and_losses() {
     let env = TestEnv::new("audit").await;
@@ -50,7 +41,10 @@ async fn audit_finds_duplicates_and_losses() {
 
     let (code, a) = audit(&env);
     assert_eq!(code, 0, "{a}");
-    let (s, m) = (topic(&a, "sales"), topic(&a, "stock_movements"));
+    let (s, m) = (
+        common::audit_topic(&a, "sales"),
+        common::audit_topic(&a, "stock_movements"),
+    );
     assert_eq!(
         s["produced"].as_i64().unwrap() + m["produced"].as_i64().unwrap(),
         2000,
@@ -77,7 +71,7 @@ async fn audit_finds_duplicates_and_losses() {
     let a: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(out.status.code(), Some(0), "{a}");
     for table in ["sales", "stock_movements"] {
-        let t = topic(&a, table);
+        let t = common::audit_topic(&a, table);
         assert_eq!(t["acknowledged"], t["produced"], "{t}");
         assert_eq!(t["lost_by_broker"], 0, "{t}");
     }
@@ -114,11 +108,13 @@ async fn audit_finds_duplicates_and_losses() {
     .unwrap();
     let (code, a) = audit(&env);
     assert_eq!(code, 0, "{a}");
-    assert_eq!(topic(&a, "sales")["duplicates"], 7, "{a}");
-    assert_eq!(topic(&a, "sales")["missing"], 0, "{a}");
+    assert_eq!(common::audit_topic(&a, "sales")["duplicates"], 7, "{a}");
+    assert_eq!(common::audit_topic(&a, "sales")["missing"], 0, "{a}");
 
     // Rows gone after ClickHouse committed them are missing, and the audit fails.
-    let moves = topic(&a, "stock_movements")["unique"].as_u64().unwrap();
+    let moves = common::audit_topic(&a, "stock_movements")["unique"]
+        .as_u64()
+        .unwrap();
     #[derive(Deserialize)]
     struct P {
         p: u32,
@@ -145,7 +141,7 @@ async fn audit_finds_duplicates_and_losses() {
     );
     let (_, a) = audit(&env);
     assert_eq!(
-        topic(&a, "stock_movements")["missing"].as_u64(),
+        common::audit_topic(&a, "stock_movements")["missing"].as_u64(),
         Some(moves),
         "{a}"
     );

@@ -544,15 +544,6 @@ fn fails_on_the_certificate(broker: &TlsBroker, global: &[String], args: &[&str]
     );
 }
 
-fn topic<'a>(audit: &'a Value, table: &str) -> &'a Value {
-    audit["topics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == table)
-        .unwrap_or_else(|| panic!("no {table} in {audit}"))
-}
-
 /// The events a `generate --json` summary says the broker acknowledged, after checking
 /// nothing failed.
 fn acknowledged(summary: &str) -> u64 {
@@ -647,7 +638,10 @@ fn doctor_generate_and_audit_over_tls() {
         },
         Duration::from_secs(120),
     );
-    let (s, m) = (topic(&a, "sales"), topic(&a, "stock_movements"));
+    let (s, m) = (
+        common::audit_topic(&a, "sales"),
+        common::audit_topic(&a, "stock_movements"),
+    );
     let produced = s["produced"].as_u64().unwrap() + m["produced"].as_u64().unwrap();
     assert_eq!(produced, EVENTS, "{a}");
     for t in [s, m] {

@@ -94,6 +94,16 @@ pub fn sse_snapshots(buf: &mut String) -> Vec<Value> {
     out
 }
 
+/// The entry of `pipeline audit --json`'s topics for `table`.
+pub fn audit_topic<'a>(audit: &'a Value, table: &str) -> &'a Value {
+    audit["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == table)
+        .unwrap_or_else(|| panic!("no {table} in {audit}"))
+}
+
 /// What `pipeline doctor` prints when every check passes (ClickHouse's read of the broker
 /// included).
 pub const DOCTOR_ALL_OK: [&str; 5] = [
