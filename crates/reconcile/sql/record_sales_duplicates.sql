@@ -1,6 +1,8 @@
 -- Records, for each event delivered more than once in the range, the copies not yet
 -- recorded. The ledger's view then subtracts them from the rollups (one INSERT: the
 -- record and the correction go together). Re-running it records nothing new.
+-- The subqueries are named: current servers refuse an unnamed one in a JOIN
+-- (joined_subquery_requires_alias).
 INSERT INTO {{db}}.sales_duplicates
     (event_id, event_time, product_id, category, quantity, total, copies_removed)
 SELECT event_id, first_event_time, first_product_id, first_category, first_quantity, first_total, extra - removed
@@ -13,12 +15,12 @@ FROM
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
     HAVING count() > 1
-)
+) AS copies
 ANY LEFT JOIN
 (
     SELECT event_id, sum(copies_removed) AS removed
     FROM {{read_db}}.sales_duplicates
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
-) USING event_id
+) AS recorded USING event_id
 WHERE extra > removed

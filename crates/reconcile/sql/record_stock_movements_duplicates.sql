@@ -12,12 +12,12 @@ FROM
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
     HAVING count() > 1
-)
+) AS copies
 ANY LEFT JOIN
 (
     SELECT event_id, sum(copies_removed) AS removed
     FROM {{read_db}}.stock_movements_duplicates
     WHERE event_time >= toDateTime({{lo}}) AND event_time <= toDateTime({{hi}})
     GROUP BY event_id
-) USING event_id
+) AS recorded USING event_id
 WHERE extra > removed
