@@ -54,6 +54,10 @@ Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in
 Last, edge cases, each a check like the others: a message without a timestamp, and a sale at
 the largest total the rules accept.
 
+The whole flow fed what a real topic holds after `pipeline generate --bad-ratio`, with the
+duplicate check, the seals and every page query compared with the generator's ledger, is
+flow.py's (crates/pipeline/tests/modern_flow.rs).
+
 What it cannot check: consumption from a broker (chDB has no working Kafka engine), and the
 exact 25.8 server (chDB is a later release; step 2's list guards the settings).
 

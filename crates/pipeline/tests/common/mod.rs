@@ -535,3 +535,21 @@ pub fn settled_audit(audit: impl Fn() -> Output, limit: Duration) -> Value {
         std::thread::sleep(Duration::from_secs(2));
     }
 }
+
+/// Writes `messages` (Kafka table, topic, message) to `path` as JSON lines, the input of
+/// `tests/modern_clickhouse/check_ddl.py --outcomes` and `flow.py`: table, topic, partition,
+/// offset and the bytes in hex.
+pub fn write_placed_messages(path: &std::path::Path, messages: &[(&str, &str, &Placed)]) {
+    use std::fmt::Write as _;
+    let mut lines = String::new();
+    for (table, topic, m) in messages {
+        let hex = m.payload.iter().fold(String::new(), |mut h, b| {
+            let _ = write!(h, "{b:02x}");
+            h
+        });
+        let line = serde_json::json!({"table": table, "topic": topic, "partition": m.partition,
+                                      "offset": m.offset, "hex": hex});
+        let _ = writeln!(lines, "{line}");
+    }
+    std::fs::write(path, lines).expect("write the messages file");
+}
