@@ -561,9 +561,10 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         "{health}"
     );
     assert_eq!(health["clickhouse"]["error"], Value::Null, "{health}");
+    assert_eq!(health["clickhouse"]["down_since"], Value::Null, "{health}");
     assert_eq!(
         health["broker"],
-        json!({"ok": true, "error": null}),
+        json!({"ok": true, "error": null, "down_since": null}),
         "{health}"
     );
     // Latency comes from the local generator's probe events: serve has neither.
@@ -627,13 +628,15 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         snaps.len()
     );
     assert!(
-        at[0] >= stream_start as u64 && at.windows(2).all(|w| w[1] > w[0]),
+        // The first may reuse answers the requests above made up to a second before.
+        at[0] + 1 >= stream_start as u64 && at.windows(2).all(|w| w[1] > w[0]),
         "each snapshot newer than the last (stream opened at {stream_start}): at {at:?}"
     );
     let stock = server.json("/api/stock", 200).await;
     for (_, snap) in &snaps {
         for key in [
             "at",
+            "at_ms",
             "range",
             "status",
             "overview",
@@ -811,6 +814,7 @@ async fn clickhouse_that_does_not_answer_is_503_not_a_hang() {
     let mut args = env.pipeline_args();
     let i = args.iter().position(|a| a == "--clickhouse-url").unwrap();
     args[i + 1] = closed.clone();
+    let started = unix_now() as u64;
     let server = Server::start(args).await;
 
     let ov = server.json("/api/overview", 503).await;
@@ -845,6 +849,12 @@ async fn clickhouse_that_does_not_answer_is_503_not_a_hang() {
     )
     .await;
     assert_eq!(h["clickhouse"]["ok"], false, "{h}");
+    // Since when, as this server first saw it: between its start and now.
+    let since = h["clickhouse"]["down_since"].as_u64().unwrap_or(0);
+    assert!(
+        (started..=unix_now() as u64).contains(&since),
+        "down_since {since} within [{started}, now]: {h}"
+    );
     assert_eq!(
         h["topics"][0]["rows"],
         Value::Null,

@@ -18,16 +18,16 @@
     conn_stale: { ru: 'нет обновлений', en: 'no updates' },
     conn_reconnecting: { ru: 'переподключение', en: 'reconnecting' },
     banner_ch: {
-      ru: 'ClickHouse недоступен: {err}. Показаны последние полученные данные, повторная попытка…',
-      en: 'ClickHouse is unreachable: {err}. Showing the last values received; retrying…',
+      ru: 'ClickHouse недоступен с {since}: {err}. Показаны последние полученные данные (устаревшие), повторная попытка…',
+      en: 'ClickHouse has been unreachable since {since}: {err}. Showing the last values received (stale); retrying…',
     },
     banner_ch_nodata: {
-      ru: 'ClickHouse недоступен: {err}. Повторная попытка…',
-      en: 'ClickHouse is unreachable: {err}. Retrying…',
+      ru: 'ClickHouse недоступен с {since}: {err}. Повторная попытка…',
+      en: 'ClickHouse has been unreachable since {since}: {err}. Retrying…',
     },
     banner_broker: {
-      ru: 'Брокер Kafka недоступен: {err}. Новые события не поступают, повторная попытка…',
-      en: 'Kafka broker is unreachable: {err}. No new events are arriving; retrying…',
+      ru: 'Брокер Kafka недоступен с {since}: {err}. Новые события не поступают, повторная попытка…',
+      en: 'The Kafka broker has been unreachable since {since}: {err}. No new events are arriving; retrying…',
     },
     banner_stream: {
       ru: 'Соединение с сервером потеряно — переподключение…',
@@ -110,10 +110,10 @@
     latency_samples: { ru: 'Замеров', en: 'Samples' },
     sec: { ru: '{n} с', en: '{n} s' },
     ch_ok: { ru: 'ClickHouse {v} · в норме', en: 'ClickHouse {v} · OK' },
-    ch_down: { ru: 'ClickHouse · недоступен', en: 'ClickHouse · down' },
+    ch_down: { ru: 'ClickHouse · недоступен с {since}', en: 'ClickHouse · down since {since}' },
     ch_unknown: { ru: 'ClickHouse · нет данных', en: 'ClickHouse · unknown' },
     broker_ok: { ru: 'Kafka · в норме', en: 'Kafka · OK' },
-    broker_down: { ru: 'Kafka · недоступен', en: 'Kafka · down' },
+    broker_down: { ru: 'Kafka · недоступен с {since}', en: 'Kafka · down since {since}' },
     broker_unknown: { ru: 'Kafka · нет данных', en: 'Kafka · unknown' },
     gen_running: { ru: 'Генератор: {e} · сбоев: {f}', en: 'Generator: {e} · failures: {f}' },
     gen_stopped: { ru: 'Генератор остановлен: {e} · сбоев: {f}', en: 'Generator stopped: {e} · failures: {f}' },
@@ -363,6 +363,10 @@
   function show(node, on) { node.hidden = !on; }
 
   // ---------------------------------------------------------------- rendering
+  // When a service went down, as this server first saw it ('—' before it knows).
+  function downSince(svc) {
+    return svc && isNum(svc.down_since) ? fmt.time.format(ts(svc.down_since)) : '—';
+  }
   function render(snap) {
     last = snap;
     const health = snap.health || null;
@@ -377,10 +381,10 @@
     // banners
     const chErr = snap.error || (ch && ch.error) || t('unknown_error');
     const hadData = Object.keys(lastParts).length > 0 || snap.overview != null;
-    setText($('banner-ch'), t(hadData ? 'banner_ch' : 'banner_ch_nodata', { err: chErr }));
+    setText($('banner-ch'), t(hadData ? 'banner_ch' : 'banner_ch_nodata', { err: chErr, since: downSince(ch) }));
     show($('banner-ch'), chDown);
     const brErr = (health && health.broker && health.broker.error) || t('unknown_error');
-    setText($('banner-broker'), t('banner_broker', { err: brErr }));
+    setText($('banner-broker'), t('banner_broker', { err: brErr, since: downSince(health && health.broker) }));
     show($('banner-broker'), brokerDown);
     setText($('banner-waiting'), t('banner_waiting'));
     show($('banner-waiting'), !!waiting);
@@ -560,12 +564,12 @@
     const ch = h && h.clickhouse;
     if (!ch) { setText(pCh, t('ch_unknown')); pCh.dataset.state = 'down'; }
     else if (ch.ok) { setText(pCh, t('ch_ok', { v: ch.version || '' }).replace('  ', ' ')); pCh.dataset.state = 'ok'; }
-    else { setText(pCh, t('ch_down')); pCh.dataset.state = 'down'; }
+    else { setText(pCh, t('ch_down', { since: downSince(ch) })); pCh.dataset.state = 'down'; }
     pCh.title = ch && ch.error ? String(ch.error) : '';
     const br = h && h.broker;
     if (!br) { setText(pBr, t('broker_unknown')); pBr.dataset.state = 'unknown'; }
     else if (br.ok) { setText(pBr, t('broker_ok')); pBr.dataset.state = 'ok'; }
-    else { setText(pBr, t('broker_down')); pBr.dataset.state = 'down'; }
+    else { setText(pBr, t('broker_down', { since: downSince(br) })); pBr.dataset.state = 'down'; }
     pBr.title = br && br.error ? String(br.error) : '';
     const g = h && h.generator;
     if (g) {

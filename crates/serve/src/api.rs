@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
@@ -14,30 +14,53 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::Stream;
 use query::{Queries, Range};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::answers::{unix_ms, Answer, Answers, Question, SingleFlight};
 use crate::assets::ASSETS;
 use crate::health::HealthMonitor;
 
 #[derive(Clone)]
 pub struct AppState {
-    queries: Queries,
+    answers: Arc<Answers>,
     monitor: HealthMonitor,
-    snapshots: SnapshotCache,
+    /// The stream's snapshot per range, made of the answers above and the health; shared
+    /// by every open stream.
+    snapshots: Arc<SingleFlight<Range, Arc<str>>>,
 }
-
-/// Snapshots per range with when they were made, shared by every open stream for up to a
-/// second.
-type SnapshotCache = Arc<Mutex<HashMap<Range, (Instant, Arc<String>)>>>;
 
 impl AppState {
     pub fn new(queries: Queries, monitor: HealthMonitor) -> Self {
         AppState {
-            queries,
+            answers: Arc::new(Answers::new(queries)),
             monitor,
             snapshots: Arc::default(),
         }
+    }
+}
+
+/// The header that says how old an answer is, in milliseconds.
+pub const AGE_HEADER: &str = "x-answer-age-ms";
+
+/// A cached answer as an HTTP response: its JSON with its age, or its error.
+fn respond(answer: Answer) -> Result<Response, ApiError> {
+    let age = answer.age().as_millis().to_string();
+    match answer.body {
+        Ok(json) => Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    header::HeaderName::from_static(AGE_HEADER),
+                    HeaderValue::from_str(&age).expect("digits"),
+                ),
+            ],
+            json.to_string(),
+        )
+            .into_response()),
+        Err(e) => Err(ApiError::from(&*e)),
     }
 }
 
@@ -50,8 +73,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<clickhouse_http::Error> for ApiError {
-    fn from(e: clickhouse_http::Error) -> Self {
+impl From<&clickhouse_http::Error> for ApiError {
+    fn from(e: &clickhouse_http::Error) -> Self {
         let status = if e.is_unreachable() {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
@@ -90,13 +113,6 @@ fn range_of(params: &HashMap<String, String>) -> Result<Range, ApiError> {
     }
 }
 
-fn now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
-}
-
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/sales", get(sales))
@@ -113,29 +129,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn sales(State(s): State<AppState>, Query(p): Params) -> Result<impl IntoResponse, ApiError> {
+async fn sales(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     only(&p, &[])?;
-    Ok(Json(s.queries.sales_hourly().await?))
+    respond(s.answers.get(Question::SalesHourly).await)
 }
 
-async fn stock(State(s): State<AppState>, Query(p): Params) -> Result<impl IntoResponse, ApiError> {
+async fn stock(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     only(&p, &[])?;
-    Ok(Json(s.queries.stock_top(now()).await?))
+    respond(s.answers.get(Question::StockTop).await)
 }
 
-async fn recent_sales(
-    State(s): State<AppState>,
-    Query(p): Params,
-) -> Result<impl IntoResponse, ApiError> {
+async fn recent_sales(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     only(&p, &[])?;
-    Ok(Json(s.queries.recent_sales().await?))
+    respond(s.answers.get(Question::RecentSales).await)
 }
 
 /// The original answered `status: "error"` rather than failing; so does this.
 async fn status(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     only(&p, &[])?;
-    Ok(match s.queries.status().await {
-        Ok(st) => Json(st).into_response(),
+    let answer = s.answers.get(Question::Status).await;
+    Ok(match &answer.body {
+        Ok(_) => respond(answer)?,
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
@@ -147,18 +161,12 @@ async fn status(State(s): State<AppState>, Query(p): Params) -> Result<Response,
     })
 }
 
-async fn overview(
-    State(s): State<AppState>,
-    Query(p): Params,
-) -> Result<impl IntoResponse, ApiError> {
+async fn overview(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     let range = range_of(&p)?;
-    Ok(Json(s.queries.overview(range, now()).await?))
+    respond(s.answers.get(Question::Overview(range)).await)
 }
 
-async fn stock_levels(
-    State(s): State<AppState>,
-    Query(p): Params,
-) -> Result<impl IntoResponse, ApiError> {
+async fn stock_levels(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     only(&p, &["by"])?;
     let by_product = match p.get("by").map(String::as_str) {
         None | Some("warehouse") => false,
@@ -170,7 +178,7 @@ async fn stock_levels(
             ))
         }
     };
-    Ok(Json(s.queries.stock_levels(by_product).await?))
+    respond(s.answers.get(Question::StockLevels { by_product }).await)
 }
 
 async fn health(
@@ -182,7 +190,7 @@ async fn health(
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
-    match s.queries.client().ping().await {
+    match s.answers.queries().client().ping().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -192,52 +200,53 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
-/// Everything the page shows, as one JSON document. Parts read from ClickHouse are `null`
-/// when it fails, and `error` says why.
-async fn snapshot(s: &AppState, range: Range) -> Arc<String> {
-    if let Some((at, json)) = s.snapshots.lock().expect("cache lock").get(&range) {
-        if at.elapsed() < Duration::from_millis(900) {
-            return json.clone();
-        }
-    }
-    let t = now();
-    let q = &s.queries;
-    let (status, overview, sales, stock, recent) = tokio::join!(
-        q.status(),
-        q.overview(range, t),
-        q.sales_hourly(),
-        q.stock_top(t),
-        q.recent_sales()
-    );
-    let mut error: Option<String> = None;
-    let mut part = |r: Result<Value, clickhouse_http::Error>| match r {
-        Ok(v) => v,
-        Err(e) => {
-            error.get_or_insert_with(|| e.to_string());
-            Value::Null
-        }
-    };
-    let doc = json!({
-        "at": t,
-        "range": range,
-        "status": part(to_json(status)),
-        "overview": part(to_json(overview)),
-        "sales": part(to_json(sales)),
-        "stock": part(to_json(stock)),
-        "recent_sales": part(to_json(recent)),
-        "health": serde_json::to_value(s.monitor.latest()).unwrap_or(Value::Null),
-        "error": error,
-    });
-    let json = Arc::new(doc.to_string());
+/// Everything the page shows, as one JSON document, made at most once a second per range
+/// from the shared answers. Parts read from ClickHouse are `null` when they fail, and
+/// `error` says why; `at_ms` is when the oldest part was computed.
+async fn snapshot(s: &AppState, range: Range) -> Arc<str> {
     s.snapshots
-        .lock()
-        .expect("cache lock")
-        .insert(range, (Instant::now(), json.clone()));
-    json
-}
-
-fn to_json<T: Serialize>(r: clickhouse_http::Result<T>) -> clickhouse_http::Result<Value> {
-    r.map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+        .get(range, |_| async move {
+            let a = &s.answers;
+            let (status, overview, sales, stock, recent) = tokio::join!(
+                a.get(Question::Status),
+                a.get(Question::Overview(range)),
+                a.get(Question::SalesHourly),
+                a.get(Question::StockTop),
+                a.get(Question::RecentSales)
+            );
+            let parts = [
+                ("status", status),
+                ("overview", overview),
+                ("sales", sales),
+                ("stock", stock),
+                ("recent_sales", recent),
+            ];
+            let at_ms = parts
+                .iter()
+                .map(|(_, a)| a.computed_at_ms)
+                .min()
+                .unwrap_or_else(unix_ms);
+            let error = parts
+                .iter()
+                .find_map(|(_, a)| a.body.as_ref().err().map(|e| e.to_string()));
+            // The parts are JSON already: they are spliced in, not parsed and written again.
+            let mut doc = format!(
+                "{{\"at\":{},\"at_ms\":{at_ms},\"range\":{}",
+                at_ms / 1000,
+                json!(range)
+            );
+            for (name, answer) in &parts {
+                let text = answer.body.as_deref().unwrap_or("null");
+                doc.push_str(&format!(",\"{name}\":{text}"));
+            }
+            let health = serde_json::to_string(&s.monitor.latest()).unwrap_or("null".into());
+            doc.push_str(&format!(
+                ",\"health\":{health},\"error\":{}}}",
+                json!(error)
+            ));
+            Arc::from(doc)
+        })
+        .await
 }
 
 async fn stream(
@@ -251,7 +260,7 @@ async fn stream(
         }
         let json = snapshot(&s, range).await;
         Some((
-            Ok(Event::default().event("snapshot").data(json.as_str())),
+            Ok(Event::default().event("snapshot").data(&*json)),
             (s, false),
         ))
     });

@@ -19,6 +19,22 @@ pub struct ServiceHealth {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     pub error: Option<String>,
+    /// While it is down: since when (Unix seconds), as first seen by this process.
+    pub down_since: Option<u64>,
+}
+
+impl ServiceHealth {
+    /// Carries `down_since` over from the measurements before: set at the first failure,
+    /// kept while the failures last, cleared by a success.
+    fn track(mut self, down_since: &mut Option<u64>) -> Self {
+        if self.ok {
+            *down_since = None;
+        } else if down_since.is_none() {
+            *down_since = Some(crate::answers::unix_ms() / 1000);
+        }
+        self.down_since = *down_since;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +103,8 @@ impl HealthMonitor {
             latencies: latencies.clone(),
             version: None,
             progress: HashMap::new(),
+            clickhouse_down_since: None,
+            broker_down_since: None,
         };
         let latest = Arc::new(RwLock::new(state.measure().await));
         let monitor = HealthMonitor {
@@ -146,6 +164,8 @@ struct MonitorState {
     latencies: Arc<Mutex<VecDeque<u64>>>,
     version: Option<String>,
     progress: HashMap<String, Option<Progress>>,
+    clickhouse_down_since: Option<u64>,
+    broker_down_since: Option<u64>,
 }
 
 /// Rates are averaged over this window.
@@ -197,17 +217,19 @@ impl MonitorState {
                 snapshot.clickhouse = ServiceHealth {
                     ok: true,
                     version: self.version.clone(),
-                    error: None,
-                };
+                    ..Default::default()
+                }
+                .track(&mut self.clickhouse_down_since);
                 Some(rows)
             }
             Err(e) => {
                 self.version = None;
                 snapshot.clickhouse = ServiceHealth {
                     ok: false,
-                    version: None,
                     error: Some(e.to_string()),
-                };
+                    ..Default::default()
+                }
+                .track(&mut self.clickhouse_down_since);
                 None
             }
         };
@@ -217,22 +239,12 @@ impl MonitorState {
             None => None,
         };
         let broker = self.broker_figures().await;
-        match &broker {
-            Ok(_) => {
-                snapshot.broker = ServiceHealth {
-                    ok: true,
-                    version: None,
-                    error: None,
-                }
-            }
-            Err(e) => {
-                snapshot.broker = ServiceHealth {
-                    ok: false,
-                    version: None,
-                    error: Some(e.clone()),
-                }
-            }
+        snapshot.broker = ServiceHealth {
+            ok: broker.is_ok(),
+            error: broker.as_ref().err().cloned(),
+            ..Default::default()
         }
+        .track(&mut self.broker_down_since);
 
         let current = Sample {
             at: now,

@@ -2,6 +2,7 @@
 //! the original demo's JSON API, the new overview and health endpoints, and a Server-Sent
 //! Events stream that pushes a full snapshot every second.
 
+mod answers;
 mod api;
 mod assets;
 mod auth;
@@ -82,7 +83,13 @@ pub async fn build(
     clickhouse: clickhouse_http::Client,
     generator: Option<LocalGenerator>,
 ) -> Result<axum::Router, std::io::Error> {
-    let reader = page_client(&clickhouse, &config.query_database);
+    // Every statement serve runs is logged (as current servers do by default) and named
+    // `serve.<pid>.<start>.<n>` in system.query_log, so its load on ClickHouse can be
+    // measured apart from ingestion's.
+    let started = answers::unix_ms();
+    let reader = page_client(&clickhouse, &config.query_database)
+        .with_setting("log_queries", 1)
+        .with_query_id_prefix(&format!("serve.{}.{started}.", std::process::id()));
     let queries = query::Queries::new(reader, &config.query_database)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?
         .distributed(config.query_database != config.database);

@@ -161,6 +161,11 @@ impl Server {
         }
     }
 
+    /// The serve process's id (its statements' query_id starts with `serve.<pid>.`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Status and body; a connection failure is status 0.
     pub async fn get(&self, path: &str) -> (u16, String) {
         match self.http.get(format!("{}{path}", self.base)).send().await {
