@@ -60,6 +60,13 @@ ensure_stunnel() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# The monitoring test (crates/pipeline/tests/prometheus.rs) checks /metrics and the alert
+# rules with promtool and scrapes `pipeline up` with a real Prometheus (Debian's package
+# ships both; its service is not used).
+ensure_prometheus() {
+    command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_install prometheus
+}
+
 # Test databases are named t_<test>_<pid>_…; a run that died leaves its Kafka tables
 # consuming. Drop what earlier runs left before starting.
 drop_stale_test_databases() {
