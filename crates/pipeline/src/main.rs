@@ -38,6 +38,11 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Measure: the generator's ceiling against raw librdkafka, and ClickHouse's ingest rate.
     Bench(commands::bench::BenchArgs),
+    /// Messages refused into `dead_letter`: list, show, export, replay (fixed or as they
+    /// were) and purge. A dead letter's id is TOPIC:PARTITION:OFFSET, its message's place
+    /// on the broker (unique per message).
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(commands::dead_letters::DeadLettersCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => commands::serve::run(&config, args).await,
             Command::Up(args) => commands::up::run(&config, args).await,
             Command::Bench(args) => commands::bench::run(&config, args).await,
+            Command::DeadLetters(cmd) => commands::dead_letters::run(&config, cmd).await,
         }
     });
     // A run stopped by a signal may leave a blocking call behind (a broker request, up to

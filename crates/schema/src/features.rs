@@ -28,6 +28,9 @@ pub struct Features {
     /// `kafka_security_protocol`, `kafka_sasl_*` as Kafka table settings (25.4+); older
     /// servers take them from the `<kafka>` section of their config only.
     pub kafka_sasl_settings: bool,
+    /// `TTL` on MergeTree tables (19.6+; 18.16 has none): old dead letters expire by
+    /// themselves there, elsewhere `pipeline dead-letters purge` deletes them.
+    pub table_ttl: bool,
 }
 
 impl Features {
@@ -44,6 +47,7 @@ impl Features {
             kafka_error_stream: v.at_least(21, 7),
             cascading_views: v.at_least(20, 3),
             kafka_sasl_settings: v.at_least(25, 4),
+            table_ttl: v.at_least(19, 6),
         })
     }
 
@@ -55,6 +59,7 @@ impl Features {
             "kafka_error_stream" => Some(self.kafka_error_stream),
             "cascading_views" => Some(self.cascading_views),
             "kafka_sasl_settings" => Some(self.kafka_sasl_settings),
+            "table_ttl" => Some(self.table_ttl),
             _ => None,
         }
     }
@@ -64,8 +69,8 @@ impl fmt::Display for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, kafka_error_stream={}, cascading_views={}, kafka_sasl_settings={}",
-            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.kafka_error_stream, self.cascading_views, self.kafka_sasl_settings
+            "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, kafka_error_stream={}, cascading_views={}, kafka_sasl_settings={}, table_ttl={}",
+            self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.kafka_error_stream, self.cascading_views, self.kafka_sasl_settings, self.table_ttl
         )
     }
 }

@@ -250,6 +250,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "hourly_rollups",
         source: include_str!("../sql/migrations/0006_hourly_rollups.sql"),
     },
+    Migration {
+        version: 7,
+        name: "dead_letter_replays",
+        source: include_str!("../sql/migrations/0007_dead_letter_replays.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -853,7 +858,7 @@ mod tests {
         cfg.unflushed_block_size = Some(10);
         let new = script(&cfg, "25.8".parse().unwrap()).unwrap();
         assert!(new.contains("kafka_format = 'RawBLOB'"), "{new}");
-        for absent in ["visitParam", "_replay", "_gate", "CSV"] {
+        for absent in ["visitParam", "sales_replay", "warehouse_replay", "_gate", "CSV"] {
             assert!(!new.contains(absent), "{absent} in the 25.8 DDL");
         }
         // Flushes on time: the block size does not follow the rate.

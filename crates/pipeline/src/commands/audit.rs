@@ -104,6 +104,12 @@ struct TopicAudit {
     unique: u64,
     duplicates: u64,
     dead_lettered: u64,
+    /// Of the dead letters: replayed by `pipeline dead-letters replay` and landed; replayed
+    /// and refused again (each such replay is itself a newer dead letter, counted above);
+    /// the rest, still open.
+    dead_replayed_landed: u64,
+    dead_replayed_refused_again: u64,
+    dead_open: u64,
     missing: u64,
     /// Events the table's minute rollup (the dashboard) counts, and the corrections the
     /// rollup check has written to it: `counted` equals `unique` once settled.
@@ -156,6 +162,11 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         .get(topic)
         .copied()
         .unwrap_or(0);
+    let replays = super::dead_letters::replay_summary(queries.client(), &config.query_database())
+        .await?
+        .get(topic)
+        .copied()
+        .unwrap_or_default();
     let produced: i64 = partitions.iter().map(|p| p.end - p.start).sum();
     let pending: i64 = partitions.iter().map(|p| p.lag).sum();
     let consumed = produced - pending;
@@ -170,6 +181,9 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
         unique: held.unique_events,
         duplicates: held.rows - held.unique_events,
         dead_lettered,
+        dead_replayed_landed: replays.replayed_landed,
+        dead_replayed_refused_again: replays.failed_again,
+        dead_open: dead_lettered.saturating_sub(replays.replayed_landed + replays.failed_again),
         // A consumed message is either an event (counted once) or a dead letter.
         missing: (consumed.max(0) as u64).saturating_sub(held.unique_events + dead_lettered),
         counted: held.counted,
@@ -308,6 +322,17 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
                     )
                 },
                 a.rollup_corrections
+            );
+        }
+        for a in audits.iter().filter(|a| a.dead_lettered > 0) {
+            println!(
+                "dead letters of {}: {} · replayed and landed {} · replayed and refused again {} \
+                 (now newer dead letters) · still open {}",
+                a.topic,
+                a.dead_lettered,
+                a.dead_replayed_landed,
+                a.dead_replayed_refused_again,
+                a.dead_open
             );
         }
         for a in audits.iter().filter(|a| a.acknowledged.is_some()) {

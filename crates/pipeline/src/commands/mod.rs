@@ -1,5 +1,6 @@
 pub mod audit;
 pub mod bench;
+pub mod dead_letters;
 pub mod doctor;
 pub mod generate;
 pub mod schema;
