@@ -326,7 +326,7 @@ pub async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
         for a in audits.iter().filter(|a| a.dead_lettered > 0) {
             println!(
-                "dead letters of {}: {} · replayed and landed {} · replayed and refused again {} \
+                "dead letters of {}: {} · resolved by a replay that landed {} · replayed and refused again {} \
                  (now newer dead letters) · still open {}",
                 a.topic,
                 a.dead_lettered,
