@@ -9,7 +9,8 @@
 //
 //   {"cmd":"state"}                                   the page as it is now (see STATE below)
 //   {"cmd":"wait", "kpis":{"orders":2100,...}, "health_rows":{"health-sales-rows":2100},
-//    "lang":"en", "timeout_ms":15000}                until every given figure matches, or timeout
+//    "lang":"en", "dead_letters":4, "ch_down":true,
+//    "timeout_ms":15000}                              until every given figure matches, or timeout
 //   {"cmd":"click", "testid":"lang-toggle"}           a real mouse click on [data-testid=...]
 //   {"cmd":"goto", "url":"http://..."}                navigate, then wait for data as at start
 //   {"cmd":"screenshot", "path":"/tmp/page.png"}      the full page as PNG
@@ -166,7 +167,17 @@ const STATE = `(() => {
     kpis, kpi_labels, status: st ? st.textContent : null, status_value: st ? st.dataset.value || null : null,
     conn: (q('#conn') || {}).dataset?.state || null,
     recent_rows: document.querySelectorAll('[data-testid="recent-sales"] tr:not(:has(td.empty))').length,
+    recent_first: (q('[data-testid="recent-sales"] tr td') || {}).textContent || null,
     health_rows,
+    dead_letter_panel: !!q('[data-testid="dead-letter-panel"]') && !q('[data-testid="dead-letter-panel"]').hidden,
+    dead_letters: Array.from(document.querySelectorAll('[data-testid="dead-letter-rows"] tr:not(:has(td.empty))'))
+      .map((tr) => Array.from(tr.cells).map((td) => td.textContent)),
+    dead_letter_elements: document.querySelectorAll('[data-testid="dead-letter-rows"] td *').length,
+    pwned: window.__pwned || null,
+    banner_ch: (() => { const b = q('#banner-ch'); return b && !b.hidden ? b.textContent : null; })(),
+    pill_ch: (q('[data-testid="health-clickhouse"]') || {}).textContent || null,
+    pill_ch_state: (q('[data-testid="health-clickhouse"]') || {}).dataset?.state || null,
+    degraded: document.body.classList.contains('degraded'),
   };
 })()`;
 
@@ -205,8 +216,11 @@ const COMMANDS = {
     const same = (shown, v) => shown != null && shown !== '' && Number(shown) === Number(v);
     const r = await until((s) => Object.entries(kpis).every(([k, v]) => same(s.kpis[k], v))
       && Object.entries(health).every(([k, v]) => same(s.health_rows[k], v))
-      && (c.lang == null || s.lang === c.lang), c.timeout_ms ?? 15000);
-    const want = JSON.stringify({ kpis, health_rows: health, lang: c.lang });
+      && (c.lang == null || s.lang === c.lang)
+      && (c.dead_letters == null || s.dead_letters.length === c.dead_letters)
+      && (c.ch_down == null || ((s.banner_ch != null) === c.ch_down
+        && s.pill_ch_state === (c.ch_down ? 'down' : 'ok'))), c.timeout_ms ?? 15000);
+    const want = JSON.stringify({ kpis, health_rows: health, lang: c.lang, dead_letters: c.dead_letters, ch_down: c.ch_down });
     return r.ok ? r : { ...r, error: `the page did not show ${want} within ${c.timeout_ms ?? 15000} ms` };
   },
   click: async (c) => {

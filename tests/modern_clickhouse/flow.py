@@ -507,12 +507,13 @@ def check_page(c, r, db, phase, messages, ledger, expect, estimate, tz):
 
     # /api/recent_sales: the last ten, each event once.
     got = rows(r, page_sql("recent_sales.sql", db))
-    have = [(int(x["product_id"]), int(x["quantity"]), D(repr(float(x["price"]))),
-             x["event_time"]) for x in got]
+    have = [(int(x["product_id"]), x["product_name"], int(x["quantity"]),
+             D(repr(float(x["price"]))), x["event_time"]) for x in got]
     last = sorted(sales, key=lambda s: (-s.ts, s.event["event_id"]))[:10]
     c.check(f"{phase} recent sales", have,
-            [(s.event["product_id"], s.event["quantity"], D(s.event["price"]),
-              s.event["event_time"]) for s in last], f"{len(have)} sales, newest first")
+            [(s.event["product_id"], s.event["product_name"], s.event["quantity"],
+              D(s.event["price"]), s.event["event_time"]) for s in last],
+            f"{len(have)} sales, newest first")
 
     # Stock on hand, per warehouse and per warehouse and product.
     levels = {}
@@ -553,6 +554,19 @@ def check_page(c, r, db, phase, messages, ledger, expect, estimate, tz):
             (True, expect["sales"]["orders"], expect["moves"]["events"], "ready"))
     c.check(f"{phase} dead letters", {x["topic"]: int(x["rows"]) for x in rows(
         r, page_sql("dead_letters.sql", db))}, {k: v["bad"] for k, v in ledger.items()})
+    # The page's panel: the latest 50, newest first, each with its message's first bytes.
+    bad = {m.place: m.raw for m in messages if not m.event}
+    got = rows(r, page_sql("latest_dead_letters.sql", db))
+    have = [((x["topic"], int(x["partition"]), int(x["offset"])), x["raw_hex"].lower(),
+             int(x["bytes"])) for x in got]
+    order = [(-int(x["received_at"]), x["topic"], int(x["partition"]), -int(x["offset"]))
+             for x in got]
+    c.check(f"{phase} latest dead letters", (len(have), order == sorted(order),
+                                             all(p in bad for p, _, _ in have)),
+            (min(50, len(bad)), True, True), "50 at most, newest first, each a bad message")
+    c.check(f"{phase} latest dead letters bytes", [(h, n) for _, h, n in have],
+            [(bad[p][:800].hex(), len(bad[p])) for p, _, _ in have],
+            "each row's first 800 bytes and length are its message's")
 
     # `pipeline audit`'s view of each table.
     for table, rollup, column, want in (

@@ -362,3 +362,203 @@ async fn dashboard_shows_live_exact_figures_in_both_languages() {
     drop(server);
     env.drop_database().await;
 }
+
+// ---------------------------------------------------------------------------- dead letters, outage
+
+/// A TCP proxy in front of ClickHouse that the test can cut: while cut it refuses new
+/// connections and has dropped the open ones, so `serve` sees ClickHouse down exactly as
+/// when the server stops (the shared server itself cannot be stopped under other tests).
+struct Cuttable {
+    url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cuttable {
+    async fn start(target: &str) -> Cuttable {
+        use std::sync::atomic::Ordering::SeqCst;
+        let target = target
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, o) = (cut.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                o.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Cuttable { url, cut, open }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        if cut {
+            for t in self.open.lock().unwrap().drain(..) {
+                t.abort();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_show_as_inert_text_and_an_outage_says_since_when() {
+    Browser::check_tools();
+    let env = TestEnv::new("browser_dlq").await;
+    pipeline_ok(&env, &["schema", "apply"]);
+    let batch = (7_003, 200);
+    generate_seeded(&env, batch.0, batch.1, &[]);
+    let mut totals = Totals::default();
+    totals.add(batch);
+    // Hostile messages, each refused: markup, a script end tag, a javascript: URL, bytes
+    // that are not UTF-8. Each must show as the text it is and run nothing.
+    let hostile: Vec<Vec<u8>> = vec![
+        br#"<img src=x onerror="window.__pwned='img'">"#.to_vec(),
+        br#"</script><script>window.__pwned='script'</script>"#.to_vec(),
+        br#"{"event_id":"x","link":"javascript:window.__pwned='js'"}"#.to_vec(),
+        b"\xff\xfe<b>bold</b>\x01".to_vec(),
+    ];
+    // On 18.16 a message the Kafka table cannot read stops it until the rescue guard (run
+    // by `up`) takes it out: the guards run here as under `up`.
+    let _guards = common::Guards::start(&env).await;
+    common::produce(&env, &env.sales_topic, &hostile);
+    let want_previews: BTreeSet<String> = [
+        r#"<img src=x onerror="window.__pwned='img'">"#,
+        r#"</script><script>window.__pwned='script'</script>"#,
+        r#"{"event_id":"x","link":"javascript:window.__pwned='js'"}"#,
+        "\u{fffd}\u{fffd}<b>bold</b>\\u{1}",
+    ]
+    .map(String::from)
+    .into();
+    wait_landed(&env, &totals).await;
+
+    let proxy = Cuttable::start(&testkit::clickhouse_url()).await;
+    let mut args = env.pipeline_args();
+    let i = args.iter().position(|a| a == "--clickhouse-url").unwrap();
+    args[i + 1] = proxy.url.clone();
+    let server = Server::start(args).await;
+    let (mut browser, _) = Browser::open(&format!("{}/?lang=en&range=1h", server.base));
+    let want = totals.kpis();
+    let state = browser.run(
+        json!({"cmd": "wait", "kpis": want, "timeout_ms": 15000}),
+        Duration::from_secs(20),
+    );
+    // The last sales show the product's name and, as the original did, its id.
+    let first = state["recent_first"].as_str().unwrap_or_default();
+    assert!(
+        first.contains(" #") && first.len() > 3,
+        "a recent sale shows a name and #id: {first:?}"
+    );
+
+    // The topic's dead-letter count opens the panel with the four messages, as text.
+    let dead = format!("health-{}-dead", env.sales_topic);
+    browser.run(
+        json!({"cmd": "click", "testid": dead}),
+        Duration::from_secs(10),
+    );
+    let state = browser.run(
+        json!({"cmd": "wait", "dead_letters": 4, "timeout_ms": 10000}),
+        Duration::from_secs(15),
+    );
+    assert_eq!(state["dead_letter_panel"], true, "{state}");
+    let rows = state["dead_letters"].as_array().unwrap();
+    let previews: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r[4].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(previews, want_previews, "each message shown as its text");
+    for r in rows {
+        assert_eq!(r[1], env.sales_topic.as_str(), "{r}");
+        assert!(
+            r[2].as_str().unwrap().contains(" / "),
+            "partition / offset: {r}"
+        );
+        assert!(!r[3].as_str().unwrap().is_empty(), "a reason: {r}");
+    }
+    assert_eq!(
+        state["dead_letter_elements"], 0,
+        "no element was made from a message: {state}"
+    );
+    assert_eq!(state["pwned"], Value::Null, "a message ran: {state}");
+    assert_no_errors(&state, "dead-letter panel");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_dead_letters.png");
+    browser.run(
+        json!({"cmd": "screenshot", "path": shot}),
+        Duration::from_secs(20),
+    );
+
+    // ClickHouse goes away: the page says so and since when, and marks the figures stale
+    // (the last ones stay, dimmed) instead of showing them as live.
+    let before = unix_time();
+    proxy.set_cut(true);
+    let state = browser.run(
+        json!({"cmd": "wait", "ch_down": true, "timeout_ms": 15000}),
+        Duration::from_secs(20),
+    );
+    let banner = state["banner_ch"].as_str().unwrap_or_default().to_string();
+    let pill = state["pill_ch"].as_str().unwrap_or_default().to_string();
+    assert!(
+        banner.contains("unreachable since ") && banner.contains("stale"),
+        "the banner says since when and that the figures are stale: {banner:?}"
+    );
+    assert!(pill.contains("down since "), "{pill:?}");
+    let since = banner
+        .split("since ")
+        .nth(1)
+        .and_then(|s| s.get(..8))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        since.len() == 8 && since.chars().filter(|c| *c == ':').count() == 2,
+        "a time HH:MM:SS in the banner: {banner:?}"
+    );
+    assert_eq!(state["degraded"], true, "figures marked stale: {state}");
+    assert_tiles(
+        &state,
+        &want,
+        "the last figures, kept while ClickHouse is down",
+    );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_clickhouse_down.png");
+    browser.run(
+        json!({"cmd": "screenshot", "path": shot}),
+        Duration::from_secs(20),
+    );
+    let h = server.json("/api/health", 200).await;
+    let down_since = h["clickhouse"]["down_since"].as_u64().unwrap_or(0);
+    assert!(
+        down_since + 2 >= before && down_since <= unix_time(),
+        "down_since {down_since} is when the cut happened ({before}): {h}"
+    );
+
+    // Back: the banner goes, the figures are live again.
+    proxy.set_cut(false);
+    let state = browser.run(
+        json!({"cmd": "wait", "ch_down": false, "kpis": want, "timeout_ms": 20000}),
+        Duration::from_secs(25),
+    );
+    assert_eq!(state["degraded"], false, "{state}");
+    assert_no_errors(&state, "after the outage");
+
+    drop(browser);
+    drop(server);
+    env.drop_database().await;
+}
+
+fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

@@ -82,6 +82,8 @@ fn check_names() -> Vec<String> {
             "existing tables",
             "status",
             "dead letters",
+            "latest dead letters",
+            "latest dead letters bytes",
             "audit sales",
             "audit stock_movements",
             "landed event ids sales",

@@ -7,8 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{generate_seeded, pipeline_ok, Guards};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use common::{generate_seeded, pipeline_ok, produce, Guards};
 use reconcile::duplicates::Duplicates;
 use reconcile::rescue::Rescue;
 use reconcile::verify::Verify;
@@ -20,21 +19,6 @@ fn sale_json(id: &str) -> String {
     format!(
         r#"{{"event_id":"{id}","event_type":"sale","event_time":"2026-11-25 10:00:00","product_id":7,"product_name":"Чайник","category":"Бытовая техника","quantity":2,"price":100.1,"discount":0.29,"total":142.14,"store_id":1,"cashier_id":2,"customer_id":"c-{id}"}}"#
     )
-}
-
-/// Into partition 0, so offsets are known.
-fn produce(env: &TestEnv, topic: &str, messages: &[Vec<u8>]) {
-    let producer: BaseProducer = env.kafka.client_config().create().expect("producer");
-    for m in messages {
-        producer
-            .send(
-                BaseRecord::<(), [u8]>::to(topic)
-                    .partition(0)
-                    .payload(m.as_slice()),
-            )
-            .expect("queued");
-    }
-    producer.flush(Duration::from_secs(10)).expect("flushed");
 }
 
 #[derive(Deserialize, Debug, PartialEq)]

@@ -3,10 +3,10 @@
 -- hour), so the cost follows ten sales, not the event rate. (The inner query keeps
 -- event_time a DateTime: an alias would shadow the column in WHERE.) A copy the Kafka
 -- engine delivered twice is shown once.
-SELECT product_id, quantity, toFloat64(price) AS price, toString(t) AS event_time
+SELECT product_id, product_name, quantity, toFloat64(price) AS price, toString(t) AS event_time
 FROM
 (
-    SELECT product_id, quantity, price, event_time AS t, event_id
+    SELECT product_id, product_name, quantity, price, event_time AS t, event_id
     FROM {{db}}.sales
     WHERE event_time >= (
         SELECT if(reached = 0, arrayElement(minutes, -1), arrayElement(minutes, reached))

@@ -37,9 +37,51 @@ pub struct StockTop {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RecentSale {
     pub product_id: u32,
+    pub product_name: String,
     pub quantity: u32,
     pub price: f64,
     pub event_time: String,
+}
+
+/// A dead letter as the page lists it. `preview` is text: the message's first 200
+/// characters, invalid UTF-8 replaced by U+FFFD and control characters by their escapes;
+/// the page shows it as text, never as markup.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetterPreview {
+    pub received_at: u32,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: String,
+    pub preview: String,
+    /// The message is longer than its preview.
+    pub truncated: bool,
+    /// The whole message's length.
+    pub bytes: u64,
+}
+
+/// Characters of a message the page shows.
+pub const PREVIEW_CHARS: usize = 200;
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+fn preview(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .chars()
+        .take(PREVIEW_CHARS)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() && c != ' ' {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -329,6 +371,41 @@ impl Queries {
         Ok(rows.into_iter().map(|r| (r.topic, r.rows)).collect())
     }
 
+    /// The latest 50 dead letters, newest first, each with a text preview of its message.
+    pub async fn latest_dead_letters(&self) -> Result<Vec<DeadLetterPreview>> {
+        #[derive(Deserialize)]
+        struct Row {
+            received_at: u32,
+            topic: String,
+            partition: i32,
+            offset: i64,
+            reason: String,
+            raw_hex: String,
+            bytes: u64,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "latest_dead_letters",
+                include_str!("../sql/latest_dead_letters.sql"),
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadLetterPreview {
+                received_at: r.received_at,
+                topic: r.topic,
+                partition: r.partition,
+                offset: r.offset,
+                reason: r.reason,
+                preview: preview(&unhex(&r.raw_hex)),
+                truncated: r.bytes > r.raw_hex.len() as u64 / 2
+                    || String::from_utf8_lossy(&unhex(&r.raw_hex)).chars().count() > PREVIEW_CHARS,
+                bytes: r.bytes,
+            })
+            .collect())
+    }
+
     pub async fn status(&self) -> Result<Status> {
         #[derive(Deserialize)]
         struct Row {
@@ -587,5 +664,21 @@ mod tests {
         assert_eq!(super::avg_ticket(10.15, 2), 5.08);
         assert_eq!(super::avg_ticket(10.0, 3), 3.33);
         assert_eq!(super::avg_ticket(0.0, 0), 0.0);
+    }
+
+    #[test]
+    fn a_preview_is_at_most_200_characters_of_text() {
+        let raw = b"<img src=x onerror=alert(1)>\t\xff\xfe</script>";
+        assert_eq!(
+            super::preview(raw),
+            "<img src=x onerror=alert(1)>\\t\u{fffd}\u{fffd}</script>"
+        );
+        assert_eq!(
+            super::preview("\u{44f}".repeat(300).as_bytes())
+                .chars()
+                .count(),
+            200
+        );
+        assert_eq!(super::unhex("41FF00"), vec![0x41, 0xff, 0x00]);
     }
 }

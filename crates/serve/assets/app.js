@@ -105,6 +105,13 @@
     col_lag: { ru: 'Отставание', en: 'Lag' },
     stalled: { ru: 'стоит {s} с', en: 'stalled {s} s' },
     col_dead: { ru: 'Отклонено', en: 'Dead letters' },
+    dlq_title: { ru: 'Отклонённые сообщения', en: 'Dead letters' },
+    dlq_hint: { ru: 'последние 50, сообщение — первые 200 символов', en: 'latest 50, message: first 200 characters' },
+    dlq_place: { ru: 'Раздел / смещение', en: 'Partition / offset' },
+    dlq_reason: { ru: 'Причина', en: 'Reason' },
+    dlq_message: { ru: 'Сообщение', en: 'Message' },
+    dlq_open: { ru: 'Показать отклонённые сообщения', en: 'Show the dead letters' },
+    close: { ru: 'Закрыть', en: 'Close' },
     latency_p50: { ru: 'Задержка p50', en: 'Latency p50' },
     latency_p95: { ru: 'Задержка p95', en: 'Latency p95' },
     latency_samples: { ru: 'Замеров', en: 'Samples' },
@@ -184,6 +191,7 @@
       pct: new Intl.NumberFormat(loc, { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 }),
       compact: new Intl.NumberFormat(loc, { notation: 'compact', maximumFractionDigits: 1 }),
       time: new Intl.DateTimeFormat(loc, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
+      date: new Intl.DateTimeFormat(loc, { year: 'numeric', month: '2-digit', day: '2-digit' }),
       hm: new Intl.DateTimeFormat(loc, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
       day: new Intl.DateTimeFormat(loc, { day: 'numeric', month: 'short' }),
       dayHm: new Intl.DateTimeFormat(loc, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
@@ -534,7 +542,15 @@
     const trs = rows(tbody, list.length, 4, 1);
     list.forEach((r, i) => {
       const c = trs[i].cells;
-      setText(c[0], '#' + String(r.product_id));
+      // The name, and the id as the original page showed it.
+      const id = '#' + String(r.product_id);
+      const name = r.product_name == null ? '' : String(r.product_name);
+      if (c[0].dataset.key !== name + id) {
+        c[0].textContent = '';
+        c[0].append(name + ' ', el('span', 'mono muted', id));
+        c[0].dataset.key = name + id;
+      }
+      c[0].title = name + ' ' + id;
       setText(c[1], int(r.quantity));
       setText(c[2], isNum(r.price) ? fmt.money2.format(r.price) : String(r.price == null ? '—' : r.price));
       // "YYYY-MM-DD HH:MM:SS": the date part hides on narrow screens; textContent stays whole
@@ -546,7 +562,7 @@
         else c[3].textContent = et;
       }
       c[3].title = et;
-      c[0].className = 'mono';
+      c[0].className = 'product';
       c[3].className = 'num mono muted';
       const tr = trs[i];
       if (recentKeys && recentKeys.indexOf(keys[i]) < 0) {
@@ -603,6 +619,11 @@
       c[5].classList.toggle('bad', stalled);
       c[5].setAttribute('data-testid', 'health-' + name + '-lag');
       c[6].classList.toggle('bad', isNum(tp.dead_letters) && tp.dead_letters > 0);
+      c[6].classList.add('dlq-open');
+      c[6].setAttribute('data-testid', 'health-' + name + '-dead');
+      c[6].setAttribute('role', 'button');
+      c[6].tabIndex = 0;
+      c[6].title = t('dlq_open');
       trs[i].dataset.topic = name;
     });
     if (topics.length === 0) emptyRow($('topics'), 7);
@@ -614,6 +635,52 @@
     $('lat-p95').dataset.value = isNum(lat.p95) ? String(lat.p95) : '';
     setText($('lat-n'), int(lat.samples));
   }
+
+  // ---------------------------------------------------------------- dead letters
+  // Opened from a topic's dead-letter count; refreshed every 2 s while open. Every field is
+  // set as text: a message is whatever someone sent, markup and scripts included.
+  let dlqTimer = null;
+  function renderDeadLetters(list) {
+    const tbody = $('dlq-rows');
+    const trs = rows(tbody, list.length, 5, 2);
+    list.forEach((d, i) => {
+      const c = trs[i].cells;
+      setText(c[0], isNum(d.received_at) ? fmt.date.format(ts(d.received_at)) + ' ' + fmt.time.format(ts(d.received_at)) : '—');
+      setText(c[1], String(d.topic));
+      setText(c[2], (d.partition < 0 ? '—' : String(d.partition)) + ' / ' + (d.offset < 0 ? '—' : String(d.offset)));
+      setText(c[3], String(d.reason));
+      setText(c[4], String(d.preview) + (d.truncated ? ' …' : ''));
+      c[0].className = 'mono muted';
+      c[1].className = 'mono';
+      c[2].className = 'num mono';
+      c[3].className = '';
+      c[4].className = 'mono preview';
+      c[4].title = String(d.bytes) + ' B';
+    });
+    if (list.length === 0) emptyRow(tbody, 5);
+  }
+  async function loadDeadLetters() {
+    // While ClickHouse is down the panel keeps what it showed; the banner says why.
+    if (document.body.classList.contains('degraded')) return;
+    try {
+      const r = await fetch('/api/dead_letters');
+      if (r.ok) renderDeadLetters(await r.json());
+    } catch (_) { /* the next refresh retries */ }
+  }
+  function openDeadLetters() {
+    show($('dlq'), true);
+    loadDeadLetters();
+    clearInterval(dlqTimer);
+    dlqTimer = setInterval(loadDeadLetters, 2000);
+    $('dlq').scrollIntoView({ block: 'start' });
+  }
+  function closeDeadLetters() {
+    show($('dlq'), false);
+    clearInterval(dlqTimer);
+  }
+  $('topics').addEventListener('click', (e) => { if (e.target.closest('.dlq-open')) openDeadLetters(); });
+  $('topics').addEventListener('keydown', (e) => { if ((e.key === 'Enter' || e.key === ' ') && e.target.closest('.dlq-open')) { e.preventDefault(); openDeadLetters(); } });
+  $('dlq-close').addEventListener('click', closeDeadLetters);
 
   // ---------------------------------------------------------------- language and range
   function applyLang() {

@@ -25,7 +25,11 @@ pub enum Question {
     SalesHourly,
     StockTop,
     RecentSales,
-    StockLevels { by_product: bool },
+    StockLevels {
+        by_product: bool,
+    },
+    /// The dead-letter panel: the latest 50.
+    LatestDeadLetters,
 }
 
 /// An answer as JSON text, or the error that stopped it; and when it was computed.
@@ -138,6 +142,7 @@ impl Answers {
                     Question::StockLevels { by_product } => {
                         json_text(q.stock_levels(by_product).await)
                     }
+                    Question::LatestDeadLetters => json_text(q.latest_dead_letters().await),
                 };
                 Answer {
                     body: body.map_err(Arc::new),

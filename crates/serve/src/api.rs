@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/status", get(status))
         .route("/api/overview", get(overview))
         .route("/api/stock_levels", get(stock_levels))
+        .route("/api/dead_letters", get(dead_letters))
         .route("/api/health", get(health))
         .route("/api/stream", get(stream))
         .route("/healthz", get(healthz))
@@ -179,6 +180,11 @@ async fn stock_levels(State(s): State<AppState>, Query(p): Params) -> Result<Res
         }
     };
     respond(s.answers.get(Question::StockLevels { by_product }).await)
+}
+
+async fn dead_letters(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
+    only(&p, &[])?;
+    respond(s.answers.get(Question::LatestDeadLetters).await)
 }
 
 async fn health(

@@ -558,3 +558,20 @@ pub fn write_placed_messages(path: &std::path::Path, messages: &[(&str, &str, &P
     }
     std::fs::write(path, lines).expect("write the messages file");
 }
+
+/// Produces `messages` as they are (bytes, not events) into partition 0 of `topic`, so
+/// their offsets are known, and waits for the broker to acknowledge them.
+pub fn produce(env: &TestEnv, topic: &str, messages: &[Vec<u8>]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = env.kafka.client_config().create().expect("producer");
+    for m in messages {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .partition(0)
+                    .payload(m.as_slice()),
+            )
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+}
