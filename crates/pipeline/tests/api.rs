@@ -296,7 +296,7 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         let (seconds, bucket) = match range {
             "15m" => (900, 60),
             "1h" => (3600, 60),
-            "24h" => (86_400, 60),
+            "24h" => (86_400, 3600),
             _ => (604_800, 3600),
         };
         assert_eq!(uint(&ov["bucket_seconds"]), bucket, "{what}");

@@ -43,10 +43,12 @@ impl Range {
         }
     }
 
+    /// Minutes for the short ranges; hours for 24 h and 7 days, which read sealed hours
+    /// (a per-minute chart would show each sealed hour as one spike at its first minute).
     pub fn bucket_seconds(self) -> u32 {
         match self {
-            Range::D7 => 3600,
-            _ => 60,
+            Range::H24 | Range::D7 => 3600,
+            Range::M15 | Range::H1 => 60,
         }
     }
 
@@ -105,5 +107,7 @@ mod tests {
         assert_eq!(w.from, 1_764_000_000 - 14 * 60);
         assert_eq!(w.previous_from, w.from - 900);
         assert_eq!(Range::D7.window(now).bucket, 3600);
+        assert_eq!(Range::H24.window(now).bucket, 3600);
+        assert_eq!(Range::H1.window(now).bucket, 60);
     }
 }

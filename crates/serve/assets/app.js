@@ -158,7 +158,8 @@
   let recentKeys = null;    // keys of the recent-sales rows shown, to flash new ones
   let salesLabels = [];
   let stockProducts = [];
-  let bucketSeconds = range === '7d' ? 3600 : 60;
+  const bucketOf = (r) => (r === '7d' || r === '24h' ? 3600 : 60);
+  let bucketSeconds = bucketOf(range);
 
   function pick(v, allowed) { return allowed.indexOf(v) >= 0 ? v : null; }
   const $ = (id) => document.getElementById(id);
@@ -787,7 +788,7 @@
       if (r === range) return;
       range = r;
       store.set('dash.range', r);
-      bucketSeconds = r === '7d' ? 3600 : 60;
+      bucketSeconds = bucketOf(r);
       document.body.classList.add('loading');
       applyRange();
       openStream();
