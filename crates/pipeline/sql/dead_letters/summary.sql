@@ -5,6 +5,9 @@
 --   failed_again: replayed and refused again, not resolved: the refused replay is a newer
 --     dead letter (counted too, open until resolved).
 -- The rest are still open.
+-- GLOBAL IN: in cluster mode these tables are Distributed, and a subquery over a
+-- Distributed table inside one is refused (distributed_product_mode); on one server GLOBAL
+-- changes nothing.
 SELECT topic,
        toUInt64(count()) AS dead_letters,
        toUInt64(countIf(landed = 1 OR origin_landed = 1)) AS replayed_landed,
@@ -22,11 +25,11 @@ FROM
         FROM
         (
             SELECT topic, partition, offset,
-                   toUInt8(event_id != '' AND event_id IN
+                   toUInt8(event_id != '' AND event_id GLOBAL IN
                        (SELECT event_id FROM {{db}}.sales
                         UNION ALL
                         SELECT event_id FROM {{db}}.stock_movements)) AS landed,
-                   toUInt8((new_topic, new_partition, new_offset) IN
+                   toUInt8((new_topic, new_partition, new_offset) GLOBAL IN
                        (SELECT topic, partition, offset FROM {{db}}.dead_letter)) AS failed
             FROM {{db}}.dead_letter_replays
         ) AS each_replay
@@ -42,10 +45,10 @@ ANY LEFT JOIN
     (
         SELECT new_topic, new_partition, new_offset
         FROM {{db}}.dead_letter_replays
-        WHERE (topic, partition, offset) IN
+        WHERE (topic, partition, offset) GLOBAL IN
             (SELECT topic, partition, offset
              FROM {{db}}.dead_letter_replays
-             WHERE event_id != '' AND event_id IN
+             WHERE event_id != '' AND event_id GLOBAL IN
                  (SELECT event_id FROM {{db}}.sales
                   UNION ALL
                   SELECT event_id FROM {{db}}.stock_movements))
