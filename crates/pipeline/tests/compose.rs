@@ -345,8 +345,14 @@ fn single_node_compose() {
     let (kafkas, clickhouses) = check_common(&c);
     assert_eq!(kafkas, ["kafka"]);
     assert_eq!(clickhouses, ["clickhouse"]);
+    // `docker-compose config` (v1) lists the services of every profile: those without one
+    // are what `docker compose up` starts.
     assert_eq!(
-        c.services.keys().collect::<Vec<_>>(),
+        c.services
+            .iter()
+            .filter(|(_, s)| s.get("profiles").is_none())
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
         ["clickhouse", "kafka", "pipeline"],
         "{SINGLE}: services"
     );
@@ -548,4 +554,163 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
         .find(close)
         .unwrap_or_else(|| panic!("no {close} in {text}"));
     text[start..start + end].trim()
+}
+
+/// `docker compose --profile monitoring up`: Prometheus scraping the pipeline with the alert
+/// rules, and Grafana with its datasource and dashboard provisioned, all from
+/// deploy/monitoring (what the files say is checked against a running pipeline and a real
+/// Prometheus in tests/prometheus.rs).
+#[test]
+fn monitoring_profile() {
+    let c = Compose::load(SINGLE);
+    let profiled: Vec<(&str, Vec<&str>)> = c
+        .services
+        .iter()
+        .filter_map(|(n, s)| {
+            let p = s.get("profiles")?.as_array()?;
+            Some((n.as_str(), p.iter().filter_map(Value::as_str).collect()))
+        })
+        .collect();
+    assert_eq!(
+        profiled,
+        [
+            ("grafana", vec!["monitoring"]),
+            ("prometheus", vec!["monitoring"])
+        ],
+        "{SINGLE}: the monitoring profile"
+    );
+    let mounted = |service: &str, target: &str| -> PathBuf {
+        let (source, _) = c
+            .mounts(service)
+            .into_iter()
+            .find(|(_, t)| t == target)
+            .unwrap_or_else(|| panic!("{SINGLE}: {service} mounts nothing at {target}"));
+        PathBuf::from(source)
+    };
+    let yaml = |path: &Path| -> Value {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+            ])
+            .arg(path)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // Prometheus: its config and rules mounted side by side (rule_files is relative), the
+    // scrape target the pipeline service on the port it listens on, data on a volume, the
+    // UI on loopback.
+    let p = c.service("prometheus");
+    assert!(
+        p["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("prom/prometheus:v"),
+        "{p}"
+    );
+    let command: Vec<&str> = p["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        command.contains(&"--config.file=/etc/prometheus/prometheus.yml"),
+        "{command:?}"
+    );
+    let config = yaml(&mounted("prometheus", "/etc/prometheus/prometheus.yml"));
+    for rules in config["rule_files"].as_array().expect("rule_files") {
+        let rules = rules.as_str().unwrap();
+        mounted("prometheus", &format!("/etc/prometheus/{rules}"));
+    }
+    let jobs = config["scrape_configs"].as_array().expect("scrape_configs");
+    let pipeline_port = c
+        .env("pipeline", "PIPELINE_LISTEN")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        jobs.iter().any(|j| j["static_configs"][0]["targets"][0]
+            == format!("pipeline:{pipeline_port}")
+            && j["metrics_path"].as_str().unwrap_or("/metrics") == "/metrics"),
+        "prometheus.yml scrapes pipeline:{pipeline_port}/metrics: {jobs:?}"
+    );
+    assert!(
+        c.mounts("prometheus")
+            .iter()
+            .any(|(_, t)| t == "/prometheus"),
+        "TSDB on a volume"
+    );
+    assert!(
+        p["ports"].to_string().contains("\"host_ip\":\"127.0.0.1\"")
+            || p["ports"].to_string().contains("127.0.0.1:"),
+        "{}",
+        p["ports"]
+    );
+
+    // Grafana: after Prometheus is healthy; the datasource is the prometheus service, with
+    // the uid the dashboard's panels name; the dashboard provider reads where the dashboard
+    // is mounted.
+    let g = c.service("grafana");
+    assert!(
+        g["image"].as_str().unwrap().starts_with("grafana/grafana:"),
+        "{g}"
+    );
+    assert_eq!(
+        g["depends_on"]["prometheus"]["condition"],
+        "service_healthy"
+    );
+    let ds = yaml(&mounted(
+        "grafana",
+        "/etc/grafana/provisioning/datasources/prometheus.yml",
+    ));
+    let ds = &ds["datasources"][0];
+    assert_eq!(ds["type"], "prometheus");
+    assert_eq!(ds["url"], "http://prometheus:9090");
+    let providers = yaml(&mounted(
+        "grafana",
+        "/etc/grafana/provisioning/dashboards/pipeline.yml",
+    ));
+    let dir = providers["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("provider path")
+        .to_string();
+    let dashboard_file = c
+        .mounts("grafana")
+        .into_iter()
+        .find(|(_, t)| t.starts_with(&format!("{dir}/")) && t.ends_with(".json"))
+        .unwrap_or_else(|| panic!("no dashboard mounted under {dir}"))
+        .0;
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(&dashboard_file).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 8, "{} panels", panels.len());
+    for panel in panels {
+        assert_eq!(
+            panel["datasource"]["uid"], ds["uid"],
+            "panel {}",
+            panel["title"]
+        );
+        for t in panel["targets"].as_array().expect("targets") {
+            assert!(
+                t["expr"].as_str().is_some_and(|e| !e.is_empty()),
+                "panel {}: {t}",
+                panel["title"]
+            );
+        }
+    }
+    assert!(
+        g["ports"].to_string().contains("127.0.0.1"),
+        "{}",
+        g["ports"]
+    );
 }

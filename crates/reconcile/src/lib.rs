@@ -14,10 +14,13 @@
 //!   with what the tables hold and replays whatever is missing.
 
 pub mod duplicates;
+pub mod guards;
 pub mod replay;
 pub mod rescue;
 pub mod rollups;
 pub mod verify;
+
+pub use guards::{GuardReport, GuardStats};
 
 /// One topic as ClickHouse consumes it: its Kafka table, the table its events land in, the
 /// replay table that is the other door into the same views, and the engine's group.

@@ -187,15 +187,33 @@ impl Rescue {
     }
 
     /// Checks every `period` until `stop` is set; errors are logged and retried.
-    pub async fn run(
+    pub async fn run(self, period: Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.run_counted(period, stop, crate::GuardStats::new())
+            .await
+    }
+
+    /// [`Rescue::run`], each check counted in `stats` (guard `rescue`), which logs failures.
+    pub async fn run_counted(
         mut self,
         period: Duration,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stats: std::sync::Arc<crate::GuardStats>,
     ) {
+        use crate::guards::{MESSAGES_RESCUED, RESCUE, RESCUES};
         use std::sync::atomic::Ordering::Relaxed;
+        stats.register(RESCUE);
         while !stop.load(Relaxed) {
-            if let Err(e) = self.check().await {
-                tracing::debug!(error = %e, "stall check failed; retrying");
+            match self.check().await {
+                Ok(done) => {
+                    stats.add(RESCUE, RESCUES, done.len() as u64);
+                    stats.add(
+                        RESCUE,
+                        MESSAGES_RESCUED,
+                        done.iter().map(|r| r.messages).sum(),
+                    );
+                    stats.passed(RESCUE);
+                }
+                Err(e) => stats.failed(RESCUE, &e),
             }
             tokio::time::sleep(period).await;
         }

@@ -636,38 +636,48 @@ fn ready_hours(unsealed: &BTreeSet<u32>, busy: &BTreeSet<u32>, now: u64) -> Vec<
 /// Runs duplicate checks and rollup checks one after another, every `period`, until `stop`:
 /// in cluster mode one of each per shard, all comparing the cluster's totals, so one must
 /// see what the one before it wrote (side by side, two would correct the same difference).
+/// Each pass of each is counted in `stats` (guards `duplicates` and `rollups`), which logs
+/// failures.
 pub async fn run_checks(
     mut duplicates: Vec<crate::duplicates::Duplicates>,
     mut rollups: Vec<Rollups>,
     period: Duration,
     stop: Arc<AtomicBool>,
+    stats: Arc<crate::GuardStats>,
 ) {
-    let mut failing = false;
+    use crate::guards::{
+        CORRECTIONS_WRITTEN, DUPLICATES, DUPLICATES_RECORDED, HOUR_SEALS, ROLLUPS,
+    };
+    stats.register(DUPLICATES);
+    stats.register(ROLLUPS);
     while !stop.load(Relaxed) {
         let mut result = Ok(());
         for d in &mut duplicates {
             match d.pass().await {
-                Ok(p) => tracing::debug!(?p, "duplicate check pass"),
+                Ok(p) => {
+                    tracing::debug!(?p, "duplicate check pass");
+                    stats.add(DUPLICATES, DUPLICATES_RECORDED, p.recorded);
+                }
                 Err(e) => result = Err(e),
             }
         }
+        match std::mem::replace(&mut result, Ok(())) {
+            Ok(()) => stats.passed(DUPLICATES),
+            Err(e) => stats.failed(DUPLICATES, &e),
+        }
         for r in &mut rollups {
             match r.pass().await {
-                Ok(p) => tracing::debug!(?p, "rollup check pass"),
+                Ok(p) => {
+                    tracing::debug!(?p, "rollup check pass");
+                    stats.add(ROLLUPS, CORRECTIONS_WRITTEN, p.corrected);
+                    stats.add(ROLLUPS, HOUR_SEALS, p.hours_sealed);
+                }
                 Err(e) => result = Err(e),
             }
         }
         match result {
-            Ok(()) if failing => {
-                tracing::info!("duplicate and rollup checks work again");
-                failing = false;
-            }
-            Ok(()) => {}
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "duplicate or rollup check failed; retrying");
-                failing = true;
-            }
-            Err(_) => {}
+            Ok(()) => stats.passed(ROLLUPS),
+            Err(e) => stats.failed(ROLLUPS, &e),
         }
         tokio::time::sleep(period).await;
     }

@@ -275,17 +275,34 @@ impl Verify {
     /// replayed is logged at most every 30 s (on 18.16 under steady load, a message or two
     /// every second is normal: see the module's note).
     pub async fn run(
-        mut self,
+        self,
         period: std::time::Duration,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) {
+        self.run_counted(period, stop, crate::GuardStats::new())
+            .await
+    }
+
+    /// [`Verify::run`], each pass counted in `stats` (guard `verify`), which logs failures.
+    pub async fn run_counted(
+        mut self,
+        period: std::time::Duration,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stats: std::sync::Arc<crate::GuardStats>,
+    ) {
+        use crate::guards::{MESSAGES_REPLAYED, VERIFY};
         use std::sync::atomic::Ordering::Relaxed;
+        stats.register(VERIFY);
         let mut since = std::time::Instant::now();
         let mut replayed = 0;
         while !stop.load(Relaxed) {
             match self.pass().await {
-                Ok(p) => replayed += p.replayed,
-                Err(e) => tracing::debug!(error = %e, "verification pass failed; retrying"),
+                Ok(p) => {
+                    replayed += p.replayed;
+                    stats.add(VERIFY, MESSAGES_REPLAYED, p.replayed);
+                    stats.passed(VERIFY);
+                }
+                Err(e) => stats.failed(VERIFY, &e),
             }
             if replayed > 0 && since.elapsed() >= std::time::Duration::from_secs(30) {
                 tracing::info!(

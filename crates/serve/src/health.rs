@@ -75,11 +75,17 @@ pub struct HealthSnapshot {
     pub topics: Vec<TopicHealth>,
     pub latency_ms: Latency,
     pub generator: Option<GeneratorHealth>,
+    /// The guards `pipeline up` runs beside the Kafka engine (duplicate and rollup checks;
+    /// on 18.16 the verifier and the rescue): passes, errors, the last error, and since
+    /// when the guard fails (`failing_since`, null when its last pass worked). Empty when
+    /// none runs in this process (`pipeline serve`).
+    pub guards: Vec<reconcile::GuardReport>,
 }
 
 #[derive(Clone)]
 pub struct HealthMonitor {
     latest: Arc<RwLock<HealthSnapshot>>,
+    guards: Option<Arc<reconcile::GuardStats>>,
 }
 
 impl HealthMonitor {
@@ -90,6 +96,7 @@ impl HealthMonitor {
         kafka: KafkaSettings,
         topics: Vec<FollowedTopic>,
         generator: Option<LocalGenerator>,
+        guards: Option<Arc<reconcile::GuardStats>>,
     ) -> Self {
         let latencies = Arc::new(Mutex::new(VecDeque::new()));
         let probe = generator.as_ref().map(|g| g.probe.clone());
@@ -109,6 +116,7 @@ impl HealthMonitor {
         let latest = Arc::new(RwLock::new(state.measure().await));
         let monitor = HealthMonitor {
             latest: latest.clone(),
+            guards,
         };
         if let Some(probe) = probe {
             let mut probes = ProbeTracker {
@@ -143,8 +151,13 @@ impl HealthMonitor {
         monitor
     }
 
+    /// The last measurement, with the guards as they are now.
     pub fn latest(&self) -> HealthSnapshot {
-        self.latest.read().expect("health lock").clone()
+        let mut h = self.latest.read().expect("health lock").clone();
+        if let Some(g) = &self.guards {
+            h.guards = g.report();
+        }
+        h
     }
 }
 

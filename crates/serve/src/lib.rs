@@ -7,6 +7,7 @@ mod api;
 mod assets;
 mod auth;
 mod health;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -44,6 +45,9 @@ pub struct ServeConfig {
     pub kafka: KafkaSettings,
     /// When set, the page and API answer only requests that present it.
     pub auth_token: Option<String>,
+    /// The guards running in this process (under `pipeline up`), if any: `/api/health`
+    /// lists them and `/metrics` counts their passes, errors and work.
+    pub guards: Option<Arc<reconcile::GuardStats>>,
 }
 
 /// Binds and serves until `shutdown` resolves. A port in use is an error naming it.
@@ -98,6 +102,7 @@ pub async fn build(
         config.kafka.clone(),
         config.topics.clone(),
         generator,
+        config.guards.clone(),
     )
     .await;
     let app = router(api::AppState::new(queries, monitor));

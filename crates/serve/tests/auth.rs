@@ -24,6 +24,7 @@ async fn the_token_guards_page_and_api() {
         }],
         kafka: env.kafka.clone(),
         auth_token: Some("s3cr3t".into()),
+        guards: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve::serve(config, env.clickhouse.clone(), None, async {

@@ -36,6 +36,7 @@ pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
         ],
         kafka: config.kafka(),
         auth_token: args.auth_token.clone(),
+        guards: None,
     }
 }
 
@@ -46,14 +47,19 @@ pub async fn stopped(stop: Arc<AtomicBool>) {
     }
 }
 
-/// Starts the server in the background; it stops when `stop` is set.
+/// Starts the server in the background; it stops when `stop` is set. `guards`: the guards
+/// of `pipeline up`, reported by `/api/health` and `/metrics`.
 pub fn spawn(
     config: &Config,
     args: &ServeArgs,
     generator: Option<LocalGenerator>,
+    guards: Option<Arc<reconcile::GuardStats>>,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
-    let cfg = serve_config(config, args);
+    let cfg = ServeConfig {
+        guards,
+        ..serve_config(config, args)
+    };
     let ch = config.clickhouse();
     tokio::spawn(serve::serve(cfg, ch, generator, stopped(stop)))
 }
@@ -61,6 +67,6 @@ pub fn spawn(
 pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_on_signal();
     println!("dashboard on http://{}/ (Ctrl-C stops)", args.listen);
-    spawn(config, &args, None, stop).await??;
+    spawn(config, &args, None, None, stop).await??;
     Ok(ExitCode::SUCCESS)
 }

@@ -102,7 +102,13 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
 
     if args.no_generate {
         let server_stop = Arc::new(AtomicBool::new(false));
-        let server = spawn(config, &args.serve, None, server_stop.clone());
+        let server = spawn(
+            config,
+            &args.serve,
+            None,
+            Some(guard_stats()),
+            server_stop.clone(),
+        );
         println!(
             "dashboard on http://{}/ · not generating · Ctrl-C stops",
             args.serve.listen
@@ -132,7 +138,13 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         probe: publisher.probe(),
         running: running.clone(),
     };
-    let server = spawn(config, &args.serve, Some(local), server_stop.clone());
+    let server = spawn(
+        config,
+        &args.serve,
+        Some(local),
+        Some(guard_stats()),
+        server_stop.clone(),
+    );
     println!(
         "dashboard on http://{}/ · generating {} event(s)/s into {:?} · Ctrl-C stops",
         args.serve.listen,
@@ -322,6 +334,13 @@ fn stopped_during(step: &str) -> ExitCode {
 /// check and the rollup check everywhere; where the server has no error stream mode, the verifier (every
 /// committed message is in a table or replayed) and the rescue of stalled Kafka tables.
 /// All stop with the dashboard.
+/// What the guards of this process have done, shown by its dashboard (`/api/health`,
+/// `/metrics`): one `up` runs per process, so one set, made at the first call.
+fn guard_stats() -> Arc<reconcile::GuardStats> {
+    static STATS: std::sync::OnceLock<Arc<reconcile::GuardStats>> = std::sync::OnceLock::new();
+    STATS.get_or_init(reconcile::GuardStats::new).clone()
+}
+
 fn spawn_guards(
     config: &Config,
     applied: &schema::ApplyReport,
@@ -359,6 +378,7 @@ fn spawn_guards(
             rollups,
             period,
             stop.clone(),
+            guard_stats(),
         )));
     }
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
@@ -374,7 +394,11 @@ fn spawn_guards(
             sources.clone(),
         )
         .looking_up_in(&config.query_database());
-        guards.push(tokio::spawn(verify.run(period, stop.clone())));
+        guards.push(tokio::spawn(verify.run_counted(
+            period,
+            stop.clone(),
+            guard_stats(),
+        )));
         let rescue = reconcile::rescue::Rescue::new(
             config.clickhouse(),
             &config.database,
@@ -385,7 +409,11 @@ fn spawn_guards(
             // rescue then would only make copies.
             std::time::Duration::from_secs(5),
         );
-        guards.push(tokio::spawn(rescue.run(period, stop)));
+        guards.push(tokio::spawn(rescue.run_counted(
+            period,
+            stop,
+            guard_stats(),
+        )));
     }
     guards
 }
