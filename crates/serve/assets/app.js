@@ -25,6 +25,12 @@
       ru: 'ClickHouse недоступен с {since}: {err}. Повторная попытка…',
       en: 'ClickHouse has been unreachable since {since}: {err}. Retrying…',
     },
+    banner_guard: {
+      ru: 'Проверка «{name}» не проходит с {since}: {err}. Повторная попытка каждую секунду…',
+      en: 'The {name} guard has been failing since {since}: {err}. Retrying every second…',
+    },
+    guard_ok: { ru: '{name} · ок', en: '{name} · OK' },
+    guard_failing: { ru: '{name} · сбой с {since}', en: '{name} · failing since {since}' },
     banner_broker: {
       ru: 'Брокер Kafka недоступен с {since}: {err}. Новые события не поступают, повторная попытка…',
       en: 'The Kafka broker has been unreachable since {since}: {err}. No new events are arriving; retrying…',
@@ -395,6 +401,13 @@
     const brErr = (health && health.broker && health.broker.error) || t('unknown_error');
     setText($('banner-broker'), t('banner_broker', { err: brErr, since: downSince(health && health.broker) }));
     show($('banner-broker'), brokerDown);
+    // A guard (duplicate check, rollup check, 18.16 verifier or rescue) failing for over 30 s.
+    const failing = ((health && health.guards) || []).filter((g) => isNum(g.failing_since)
+      && Date.now() / 1000 - g.failing_since > 30);
+    setText($('banner-guard'), failing.map((g) => t('banner_guard', {
+      name: String(g.name), since: fmt.time.format(ts(g.failing_since)),
+      err: g.last_error == null ? t('unknown_error') : String(g.last_error) })).join(' '));
+    show($('banner-guard'), failing.length > 0);
     setText($('banner-waiting'), t('banner_waiting'));
     show($('banner-waiting'), !!waiting);
     document.body.classList.toggle('degraded', chDown);
@@ -595,6 +608,19 @@
       pGen.dataset.state = g.running === false ? 'unknown' : (g.failures > 0 ? 'warn' : 'ok');
     }
     show(pGen, !!g);
+    const guards = (h && h.guards) || [];
+    const gp = $('guard-pills');
+    while (gp.children.length > guards.length) gp.lastChild.remove();
+    while (gp.children.length < guards.length) gp.append(el('span', 'pill'));
+    guards.forEach((x, i) => {
+      const p = gp.children[i];
+      const bad = isNum(x.failing_since);
+      setText(p, bad ? t('guard_failing', { name: String(x.name), since: fmt.time.format(ts(x.failing_since)) })
+        : t('guard_ok', { name: String(x.name) }));
+      p.dataset.state = bad ? 'down' : 'ok';
+      p.setAttribute('data-testid', 'guard-' + String(x.name));
+      p.title = bad && x.last_error != null ? String(x.last_error) : int(x.passes) + ' ✓';
+    });
     if (!h) return;
 
     const topics = h.topics || [];
