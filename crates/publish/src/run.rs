@@ -115,11 +115,11 @@ pub fn run(
                     Event::StockMovement(m) => (m.quantity as i64, 0),
                 };
                 let key = format_u32(&mut key, event.product_id());
-                publisher.send(index(event.topic()), key, &buf, quantity, cents)
+                publisher.send_unless(stop, index(event.topic()), key, &buf, quantity, cents)
             }
             Message::Bad(bad) => {
                 let key = format_u32(&mut key, bad.product_id);
-                publisher.send_bad(index(bad.topic), key, &bad.payload)
+                publisher.send_bad_unless(stop, index(bad.topic), key, &bad.payload)
             }
         };
         if let Err(e) = sent_one {

@@ -60,6 +60,10 @@ pub struct Rescue {
 /// after each failure); judge it again soon, so that a stream with many unreadable
 /// messages is held up for seconds, not tens of them.
 const GRACE: Duration = Duration::from_secs(2);
+/// After ClickHouse or the broker was away, how long the Kafka engine has to resume before
+/// a table that commits nothing counts as stalled (a rescue would replay the whole backlog
+/// the engine is about to read).
+const RESUME_GRACE: Duration = Duration::from_secs(30);
 
 impl Rescue {
     pub fn new(
@@ -83,7 +87,18 @@ impl Rescue {
     pub async fn check(&mut self) -> Result<Vec<Rescued>> {
         let mut done = Vec::new();
         for source in self.sources.clone() {
-            let (ends, committed) = self.offsets(&source).await?;
+            let (ends, committed) = match self.offsets(&source).await {
+                Ok(o) => o,
+                Err(e) => {
+                    // The broker away: once it answers, the engine has RESUME_GRACE to
+                    // reconnect before a table counts as stalled (every table: this pass
+                    // ends here).
+                    for w in self.watch.values_mut() {
+                        w.quiet_until = Instant::now() + RESUME_GRACE;
+                    }
+                    return Err(e);
+                }
+            };
             let now = Instant::now();
             let waiting = ends
                 .iter()
@@ -102,6 +117,21 @@ impl Rescue {
             if now.duration_since(w.since) < self.stall_after || now < w.quiet_until {
                 continue;
             }
+            // ClickHouse itself away (stopped, restarting): the table is not stuck, and a
+            // replay could not be written. Without this, each pass of an outage read the
+            // whole growing backlog from the broker and failed to write it, and once the
+            // server was back (its engine takes 5-10 s to rejoin its group) replayed all of
+            // it beside the engine: 117,475 messages, as many copies. Once ClickHouse
+            // answers, the engine has RESUME_GRACE before its table counts as stalled.
+            if let Err(e) = self.client.ping().await {
+                tracing::debug!(error = %e, table = source.kafka_table,
+                    "messages wait, but ClickHouse does not answer: no rescue");
+                let w = self.watch.get_mut(&source.topic).expect("inserted above");
+                w.since = Instant::now();
+                w.quiet_until = Instant::now() + RESUME_GRACE;
+                continue;
+            }
+            let w = self.watch.get_mut(&source.topic).expect("inserted above");
             tracing::warn!(
                 table = source.kafka_table,
                 topic = source.topic,

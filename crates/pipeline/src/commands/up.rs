@@ -54,9 +54,14 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let Some(checks) = unless_stopped(&stop, checks).await else {
         return Ok(stopped_during("the checks"));
     };
-    if !report(&checks) {
-        anyhow::bail!("the checks above failed; fix them and run `pipeline up` again");
-    }
+    // ClickHouse not answering at all (not started yet, restarting) is waited for: the
+    // broker keeps the events meanwhile. Anything else is for the user to fix.
+    let waiting = !report(&checks) && {
+        if !clickhouse_unreachable(config, &checks).await {
+            anyhow::bail!("the checks above failed; fix them and run `pipeline up` again");
+        }
+        true
+    };
     // 18.16 ends a Kafka block only when it is full or the topic has been quiet for 500 ms:
     // a block sized for the rate keeps rows (and commits) coming every half second. Without
     // our generator, size it for outside producers at up to ~2,000 events/s (1,000 rows);
@@ -68,37 +73,33 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.events.rate
     });
-    let schema = crate::commands::schema::apply(config, &ingest, &args.topics);
-    tokio::pin!(schema);
-    let applied = match unless_stopped(&stop, &mut schema).await {
-        Some(applied) => applied?,
-        None => {
-            println!(
-                "stopping: letting the schema step finish (up to {} s)…",
-                SCHEMA_GRACE.as_secs()
-            );
-            if let Ok(r) = tokio::time::timeout(SCHEMA_GRACE, schema).await {
-                r?;
-            }
-            return Ok(stopped_during("the topics and schema"));
+    let ready = if waiting {
+        println!(
+            "ClickHouse does not answer at {}: `up` starts without it and waits for it \
+             (checked every {} s; Ctrl-C stops). Meanwhile the dashboard says it is down and \
+             the events wait on the topics; ClickHouse reads them once it is up.",
+            config.clickhouse_url,
+            CLICKHOUSE_POLL.as_secs()
+        );
+        crate::commands::generate::ensure_topics(config, &args.topics).await?;
+        None
+    } else {
+        match set_up_ingest(config, &ingest, &args.topics, &stop, false).await? {
+            Some(ready) => Some(ready),
+            None => return Ok(stopped_during("the topics and schema")),
         }
     };
-    println!(
-        "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created{}",
-        applied.server,
-        applied.migrations_applied.len(),
-        applied.ingest_created.len(),
-        match &config.cluster {
-            Some(c) => format!(
-                "; cluster {c}: the page reads {} ({} Distributed table(s) made)",
-                config.query_database(),
-                applied.distributed_created.len()
-            ),
-            None => String::new(),
+    // Ready at once, or once ClickHouse answers; `None`: stopped before it did.
+    let setup = async {
+        match ready {
+            Some(ready) => Ok(Some(ready)),
+            None => set_up_ingest(config, &ingest, &args.topics, &stop, true).await,
         }
-    );
-    let guards_stop = Arc::new(AtomicBool::new(false));
-    let guards = spawn_guards(config, &applied, guards_stop.clone());
+    };
+    tokio::pin!(setup);
+    const NEVER_UP: &str = "stopped before ClickHouse answered: what was produced waits on the \
+        topics, and ClickHouse reads it once the next `pipeline up` (or `schema apply`) has \
+        made its tables";
 
     if args.no_generate {
         let server_stop = Arc::new(AtomicBool::new(false));
@@ -114,6 +115,19 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
             args.serve.listen
         );
         tokio::pin!(server);
+        let ready = tokio::select! {
+            r = &mut setup => r?,
+            r = &mut server => {
+                r??;
+                anyhow::bail!("the dashboard server stopped unexpectedly");
+            }
+        };
+        let Some(ready) = ready else {
+            println!("{NEVER_UP}");
+            server_stop.store(true, Ordering::Relaxed);
+            server.await??;
+            return Ok(ExitCode::SUCCESS);
+        };
         tokio::select! {
             r = &mut server => {
                 r??;
@@ -122,7 +136,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
             _ = stopped(stop.clone()) => {}
         }
         // Others may go on producing: nothing to wait for, only the last repair.
-        finish(config, &applied, guards, guards_stop, None).await;
+        finish(config, ready, None).await;
         server_stop.store(true, Ordering::Relaxed);
         server.await??;
         return Ok(ExitCode::SUCCESS);
@@ -157,14 +171,33 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         count: None,
         duration: None,
     };
-    let generation = tokio::task::spawn_blocking({
+    let mut generation = tokio::task::spawn_blocking({
         let stop = stop.clone();
         move || publish::run(&mut generator, &publisher, &limits, &stop, &mut |_| {})
     });
     // A server that cannot start (port taken) ends the run instead of generating blind.
     tokio::pin!(server);
+    let ready = tokio::select! {
+        r = &mut setup => r,
+        r = &mut server => {
+            stop.store(true, Ordering::Relaxed);
+            r??;
+            anyhow::bail!("the dashboard server stopped unexpectedly");
+        }
+    };
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            // ClickHouse came up but something else is wrong: the generator stops first.
+            stop.store(true, Ordering::Relaxed);
+            let summary = (&mut generation).await??;
+            running.store(false, Ordering::Relaxed);
+            print_summary(&summary, false);
+            return Err(e);
+        }
+    };
     let summary = tokio::select! {
-        s = generation => s??,
+        s = &mut generation => s??,
         r = &mut server => {
             stop.store(true, Ordering::Relaxed);
             r??;
@@ -173,8 +206,11 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     running.store(false, Ordering::Relaxed);
     print_summary(&summary, false);
-    // The page goes on showing the last events land until the end.
-    finish(config, &applied, guards, guards_stop, Some(LANDING_WAIT)).await;
+    match ready {
+        // The page goes on showing the last events land until the end.
+        Some(ready) => finish(config, ready, Some(LANDING_WAIT)).await,
+        None => println!("{NEVER_UP}"),
+    }
     server_stop.store(true, Ordering::Relaxed);
     server.await??;
     Ok(if summary.failures() == 0 {
@@ -182,6 +218,123 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How often a `up` started while ClickHouse is down looks for it again.
+const CLICKHOUSE_POLL: Duration = Duration::from_secs(2);
+
+/// Whether the checks failed only because ClickHouse does not answer at all (connection
+/// refused, nothing listening, a timeout), with the broker fine: what `up` waits out.
+async fn clickhouse_unreachable(config: &Config, checks: &[crate::doctor::Check]) -> bool {
+    let broker_ok = checks
+        .iter()
+        .filter(|c| c.name == "broker" || c.name == "topic")
+        .all(|c| c.ok);
+    broker_ok
+        && checks.iter().any(|c| c.name == "broker")
+        && matches!(
+            config.clickhouse().with_database("system").version().await,
+            Err(clickhouse_http::Error::Unreachable { .. })
+        )
+}
+
+/// The schema applied and the guards running.
+struct Ready {
+    applied: schema::ApplyReport,
+    guards: Vec<tokio::task::JoinHandle<()>>,
+    guards_stop: Arc<AtomicBool>,
+}
+
+/// Topics, consumer groups and schema, then the guards; with `wait_for_clickhouse`, first
+/// waits (re-running the checks) until ClickHouse answers. `None`: stopped first.
+async fn set_up_ingest(
+    config: &Config,
+    ingest: &IngestArgs,
+    topics: &crate::commands::generate::TopicArgs,
+    stop: &Arc<AtomicBool>,
+    wait_for_clickhouse: bool,
+) -> anyhow::Result<Option<Ready>> {
+    if wait_for_clickhouse {
+        let started = std::time::Instant::now();
+        let mut said = started;
+        loop {
+            if unless_stopped(stop, tokio::time::sleep(CLICKHOUSE_POLL))
+                .await
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let checks = run_checks(
+                config,
+                &Options {
+                    require_topics: false,
+                    check_clickhouse_to_broker: true,
+                },
+            );
+            let Some(checks) = unless_stopped(stop, checks).await else {
+                return Ok(None);
+            };
+            if checks.iter().all(|c| c.ok) {
+                println!(
+                    "ClickHouse answers after {} s of waiting:",
+                    started.elapsed().as_secs()
+                );
+                report(&checks);
+                break;
+            }
+            if !clickhouse_unreachable(config, &checks).await {
+                report(&checks);
+                anyhow::bail!(
+                    "the checks above failed once ClickHouse answered; fix them and run \
+                     `pipeline up` again"
+                );
+            }
+            if said.elapsed() >= Duration::from_secs(30) {
+                println!(
+                    "still waiting for ClickHouse at {} ({} s)…",
+                    config.clickhouse_url,
+                    started.elapsed().as_secs()
+                );
+                said = std::time::Instant::now();
+            }
+        }
+    }
+    let schema = crate::commands::schema::apply(config, ingest, topics);
+    tokio::pin!(schema);
+    let applied = match unless_stopped(stop, &mut schema).await {
+        Some(applied) => applied?,
+        None => {
+            println!(
+                "stopping: letting the schema step finish (up to {} s)…",
+                SCHEMA_GRACE.as_secs()
+            );
+            if let Ok(r) = tokio::time::timeout(SCHEMA_GRACE, schema).await {
+                r?;
+            }
+            return Ok(None);
+        }
+    };
+    println!(
+        "schema: ClickHouse {}, {} migration(s) applied, {} ingest object(s) created{}",
+        applied.server,
+        applied.migrations_applied.len(),
+        applied.ingest_created.len(),
+        match &config.cluster {
+            Some(c) => format!(
+                "; cluster {c}: the page reads {} ({} Distributed table(s) made)",
+                config.query_database(),
+                applied.distributed_created.len()
+            ),
+            None => String::new(),
+        }
+    );
+    let guards_stop = Arc::new(AtomicBool::new(false));
+    let guards = spawn_guards(config, &applied, guards_stop.clone());
+    Ok(Some(Ready {
+        applied,
+        guards,
+        guards_stop,
+    }))
 }
 
 /// How long a stopping `up` waits for ClickHouse to consume what its generator produced.
@@ -193,14 +346,13 @@ const LANDING_WAIT: Duration = Duration::from_secs(60);
 /// apply` resumes them) and makes the verifier account for every message they committed:
 /// 18.16 commits a message it never wrote when a stream ends on a full block (the last
 /// block before the generator stopped, typically), and no verifier runs after `up`.
-async fn finish(
-    config: &Config,
-    applied: &schema::ApplyReport,
-    guards: Vec<tokio::task::JoinHandle<()>>,
-    guards_stop: Arc<AtomicBool>,
-    landing: Option<Duration>,
-) {
-    if let Err(e) = settle(config, applied, guards, guards_stop, landing).await {
+async fn finish(config: &Config, ready: Ready, landing: Option<Duration>) {
+    let Ready {
+        applied,
+        guards,
+        guards_stop,
+    } = ready;
+    if let Err(e) = settle(config, &applied, guards, guards_stop, landing).await {
         // ClickHouse or the broker down at the end: nothing is lost, the verifier's offsets
         // are kept, and the next `up` goes on from them.
         eprintln!(
@@ -223,11 +375,12 @@ async fn settle(
         schema.group_for(t)
     });
     // Per topic, the messages ClickHouse's group has not committed yet.
+    let kafka = config.kafka();
     let unconsumed = || async {
         let mut per_topic = Vec::new();
         for s in &sources {
             per_topic.push(
-                reconcile::unconsumed(&config.kafka(), s)
+                retrying(|| reconcile::unconsumed(&kafka, s))
                     .await
                     .with_context(|| format!("reading the offsets of {}", s.topic))?,
             );
@@ -291,10 +444,18 @@ async fn settle(
             sources,
         )
         .looking_up_in(&config.query_database());
-        let last = verify
-            .catch_up()
-            .await
-            .context("the verifier's last pass")?;
+        let mut tries = 1;
+        let last = loop {
+            match verify.catch_up().await {
+                Ok(last) => break last,
+                Err(e) if tries < RETRIES => {
+                    tracing::warn!(error = %e, "the verifier's last pass failed; retrying");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e).context("the verifier's last pass"),
+            }
+        };
         // A replayed message the engine had written after all is a copy: recorded now.
         for url in config.check_urls() {
             reconcile::duplicates::Duplicates::new(config.clickhouse_at(&url), &config.database)
@@ -313,6 +474,29 @@ async fn settle(
         println!("stopped: ClickHouse's Kafka tables go on consuming");
     }
     Ok(())
+}
+
+/// How many times a read of the last repair pass is tried: right after an outage the broker
+/// may time out a request or two (seen: a metadata request 60 s after the broker came back,
+/// on a loaded machine; the pass was then skipped and 7 messages the engine had committed
+/// unwritten stayed missing until the next `up`).
+const RETRIES: u32 = 5;
+
+/// `read`, tried up to [`RETRIES`] times, 2 s apart.
+async fn retrying<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    read: impl Fn() -> F,
+) -> Result<T, E> {
+    let mut tries = 1;
+    loop {
+        match read().await {
+            Err(e) if tries < RETRIES => {
+                tracing::warn!(error = %e, "reading the offsets failed; retrying");
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            r => return r,
+        }
+    }
 }
 
 /// `step`'s output, or `None` as soon as a stop signal comes first (`step` is dropped).
@@ -381,6 +565,12 @@ fn spawn_guards(
             guard_stats(),
         )));
     }
+    // Dead-letter retention (18.16 has no TTL): hourly, `pipeline dead-letters purge`'s pass.
+    guards.push(tokio::spawn(super::dead_letters::purge_every_hour(
+        config.clickhouse(),
+        config.database.clone(),
+        stop.clone(),
+    )));
     let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
     if !stream_mode {
         let schema = config.schema();
