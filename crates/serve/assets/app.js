@@ -21,6 +21,10 @@
       ru: 'ClickHouse недоступен с {since}: {err}. Показаны последние полученные данные (устаревшие), повторная попытка…',
       en: 'ClickHouse has been unreachable since {since}: {err}. Showing the last values received (stale); retrying…',
     },
+    banner_ch_error: {
+      ru: 'ClickHouse отвечает ошибкой: {err}. Показаны последние полученные данные (устаревшие), повторная попытка…',
+      en: 'ClickHouse answers with an error: {err}. Showing the last values received (stale); retrying…',
+    },
     banner_ch_nodata: {
       ru: 'ClickHouse недоступен с {since}: {err}. Повторная попытка…',
       en: 'ClickHouse has been unreachable since {since}: {err}. Retrying…',
@@ -48,6 +52,7 @@
     status_ready: { ru: 'Данные поступают · продаж: {s} · движений склада: {m}', en: 'Receiving data · sales: {s} · stock movements: {m}' },
     status_waiting: { ru: 'Ожидание данных', en: 'Waiting for data' },
     status_error: { ru: 'Ошибка: таблицы ClickHouse не найдены', en: 'Error: ClickHouse tables not found' },
+    status_ch_error: { ru: 'Запрос к ClickHouse не удался — повторная попытка', en: 'A ClickHouse query failed — retrying' },
     status_ch_down: { ru: 'ClickHouse недоступен — повторная попытка', en: 'ClickHouse unreachable — retrying' },
     kpi_revenue: { ru: 'Выручка', en: 'Revenue' },
     kpi_orders: { ru: 'Заказы', en: 'Orders' },
@@ -386,7 +391,9 @@
     last = snap;
     const health = snap.health || null;
     const ch = health ? health.clickhouse : null;
-    const chDown = snap.error != null || !health || !ch || ch.ok === false;
+    // Down: ClickHouse does not answer. An error: it answers, but a query of the page failed.
+    const chDown = !health || !ch || ch.ok === false;
+    const chError = !chDown && snap.error != null;
     const brokerDown = !!(health && health.broker && health.broker.ok === false);
     const status = snap.status || null;
     const waiting = !chDown && status && status.status === 'waiting_for_data';
@@ -396,8 +403,8 @@
     // banners
     const chErr = snap.error || (ch && ch.error) || t('unknown_error');
     const hadData = Object.keys(lastParts).length > 0 || snap.overview != null;
-    setText($('banner-ch'), t(hadData ? 'banner_ch' : 'banner_ch_nodata', { err: chErr, since: downSince(ch) }));
-    show($('banner-ch'), chDown);
+    setText($('banner-ch'), t(chError ? 'banner_ch_error' : hadData ? 'banner_ch' : 'banner_ch_nodata', { err: chErr, since: downSince(ch) }));
+    show($('banner-ch'), chDown || chError);
     const brErr = (health && health.broker && health.broker.error) || t('unknown_error');
     setText($('banner-broker'), t('banner_broker', { err: brErr, since: downSince(health && health.broker) }));
     show($('banner-broker'), brokerDown);
@@ -410,18 +417,19 @@
     show($('banner-guard'), failing.length > 0);
     setText($('banner-waiting'), t('banner_waiting'));
     show($('banner-waiting'), !!waiting);
-    document.body.classList.toggle('degraded', chDown);
+    document.body.classList.toggle('degraded', chDown || chError);
 
     // status line
     let st, stState;
     if (chDown) { st = t('status_ch_down'); stState = 'error'; }
+    else if (chError) { st = t('status_ch_error'); stState = 'error'; }
     else if (!status) { st = t('status_connecting'); stState = 'idle'; }
     else if (status.status === 'ready') { st = t('status_ready', { s: int(status.sales_count), m: int(status.stock_count) }); stState = 'ready'; }
     else if (status.status === 'waiting_for_data') { st = t('status_waiting'); stState = 'waiting'; }
     else { st = t('status_error'); stState = 'error'; }
     const stEl = $('status');
     setText(stEl, st);
-    stEl.dataset.value = chDown ? 'clickhouse_unreachable' : (status ? String(status.status) : '');
+    stEl.dataset.value = chDown ? 'clickhouse_unreachable' : chError ? 'clickhouse_error' : (status ? String(status.status) : '');
     $('status-dot').dataset.state = stState;
 
     // parts read from ClickHouse: keep the last ones while they are null

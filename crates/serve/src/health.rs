@@ -236,9 +236,15 @@ impl MonitorState {
                 Some(rows)
             }
             Err(e) => {
-                self.version = None;
+                // Down means not answering; a server that answers with an error (a table
+                // dropped by hand, say) is up, and `error` says what failed.
+                let answering = !e.is_unreachable() && self.queries.client().ping().await.is_ok();
+                if !answering {
+                    self.version = None;
+                }
                 snapshot.clickhouse = ServiceHealth {
-                    ok: false,
+                    ok: answering,
+                    version: self.version.clone().filter(|_| answering),
                     error: Some(e.to_string()),
                     ..Default::default()
                 }
@@ -362,7 +368,9 @@ impl MonitorState {
                         parts
                             .iter()
                             .zip(committed)
-                            .map(|(p, (_, c))| p.high - c.unwrap_or(p.low).max(p.low))
+                            // The end offset is read first: a commit made between the two
+                            // reads can pass it, which is no lag, not a negative one.
+                            .map(|(p, (_, c))| (p.high - c.unwrap_or(p.low).max(p.low)).max(0))
                             .sum::<i64>()
                     });
                 out.insert(t.topic.clone(), (end, lag));
