@@ -468,7 +468,9 @@ async fn outage(services: &Services, service: &str, span: Duration, what: &str) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clickhouse_down_for_three_minutes() {
-    let services = Services::new("outage-clickhouse", 19292, 18323, 19400);
+    // Ports of their own: faults.rs has 19192/18223/19300, cluster.rs 18323/19400 and
+    // 18423/19500, and test binaries may run side by side.
+    let services = Services::new("outage-clickhouse", 19292, 18623, 19700);
     services.run("start", "all").await;
     outage(
         &services,
@@ -481,7 +483,7 @@ async fn clickhouse_down_for_three_minutes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_down_for_two_minutes() {
-    let services = Services::new("outage-broker", 19392, 18423, 19500);
+    let services = Services::new("outage-broker", 19392, 18723, 19800);
     services.run("start", "all").await;
     outage(
         &services,
@@ -495,7 +497,7 @@ async fn broker_down_for_two_minutes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_starts_while_clickhouse_is_down() {
     let what = "outage_start";
-    let services = Services::new("outage-start", 19492, 18523, 19600);
+    let services = Services::new("outage-start", 19492, 18823, 19900);
     services.run("start", "all").await;
     services.run("stop", "clickhouse").await;
     let args = services.args(what);
