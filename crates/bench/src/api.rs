@@ -291,18 +291,22 @@ pub struct SizeRun {
     pub data_age_s: Option<f64>,
 }
 
-fn unix_now() -> u32 {
+pub(crate) fn unix_now() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0)
 }
 
-fn render(name: &str, source: &str, values: &BTreeMap<&str, String>) -> anyhow::Result<String> {
+pub(crate) fn render(
+    name: &str,
+    source: &str,
+    values: &BTreeMap<&str, String>,
+) -> anyhow::Result<String> {
     template::render(name, source, values, &|_| None).map_err(anyhow::Error::msg)
 }
 
-fn db_values(db: &str) -> anyhow::Result<BTreeMap<&'static str, String>> {
+pub(crate) fn db_values(db: &str) -> anyhow::Result<BTreeMap<&'static str, String>> {
     clickhouse_http::ident(db).with_context(|| format!("bench database name {db:?}"))?;
     Ok(BTreeMap::from([
         ("db", db.to_string()),
@@ -352,7 +356,7 @@ pub fn size_label(n: u64) -> String {
 }
 
 /// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -627,7 +631,7 @@ async fn storage(client: &Client, db: &str) -> anyhow::Result<Storage> {
         .context("reading the bench database's parts")
 }
 
-async fn load(
+pub(crate) async fn load(
     opts: &ApiOptions,
     db: &str,
     events: u64,
@@ -761,7 +765,12 @@ async fn load(
 }
 
 /// Free space where ClickHouse keeps the database's tables, against what `events` would take.
-async fn disk_check(client: &Client, db: &str, events: u64, bytes_per_event: f64) -> Disk {
+pub(crate) async fn disk_check(
+    client: &Client,
+    db: &str,
+    events: u64,
+    bytes_per_event: f64,
+) -> Disk {
     let needed_bytes = (bytes_per_event * events as f64 * 2.0) as u64 + (1 << 30);
     let mut disk = Disk {
         path: None,
@@ -866,14 +875,23 @@ async fn server_figures(
 }
 
 /// `pipeline serve` as a child process; killed on drop.
-struct ServeChild {
+pub(crate) struct ServeChild {
     child: Child,
     log: PathBuf,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl ServeChild {
     async fn start(serve: &dyn ServeCommand, db: &str) -> anyhow::Result<Self> {
+        Self::start_ready(serve, db, "/healthz").await
+    }
+
+    /// Started, and answering `ready` (a path) with a success.
+    pub(crate) async fn start_ready(
+        serve: &dyn ServeCommand,
+        db: &str,
+        ready: &str,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free loopback port")?
@@ -903,14 +921,14 @@ impl ServeChild {
                     me.log_tail()
                 );
             }
-            if let Ok(r) = http.get(format!("{}/healthz", me.base)).send().await {
+            if let Ok(r) = http.get(format!("{}{ready}", me.base)).send().await {
                 if r.status().is_success() {
                     return Ok(me);
                 }
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "`pipeline serve` did not answer /healthz on {listen} within 30 s: {}",
+                    "`pipeline serve` did not answer {ready} on {listen} within 30 s: {}",
                     me.log_tail()
                 );
             }
@@ -918,15 +936,15 @@ impl ServeChild {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let mut text = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log) {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -999,7 +1017,7 @@ impl RssSampler {
     }
 }
 
-fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     if !v.is_finite() {
         "—".into()
     } else if v < 10.0 {

@@ -127,50 +127,7 @@ pub async fn run(opts: &IngestOptions, applier: &dyn SchemaApply) -> anyhow::Res
         bail!("ingest needs at least one event");
     }
     let topics = [opts.sales_topic.clone(), opts.warehouse_topic.clone()];
-    let specs: Vec<TopicSpec> = topics
-        .iter()
-        .map(|t| TopicSpec {
-            name: t.clone(),
-            partitions: opts.partitions,
-        })
-        .collect();
-    publish::ensure_topics(&opts.kafka, &specs, Duration::from_secs(10))
-        .await
-        .with_context(|| format!("creating the ingest topics on {}", opts.kafka.brokers))?;
-
-    // The backlog, through the production path.
-    let (kafka, t, seed, events) = (opts.kafka.clone(), topics.clone(), opts.seed, opts.events);
-    let (produced, produce_s) =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, f64)> {
-            let mut generator = Generator::new(&GeneratorConfig {
-                seed: Some(seed),
-                ..GeneratorConfig::default()
-            })
-            .map_err(anyhow::Error::msg)?;
-            let publisher = Publisher::new(&kafka, &[&t[0], &t[1]])?;
-            let limits = RunLimits {
-                rate: 0.0,
-                count: Some(events),
-                duration: None,
-            };
-            let s = publish::run(
-                &mut generator,
-                &publisher,
-                &limits,
-                &AtomicBool::new(false),
-                &mut |_| {},
-            )?;
-            let acked: u64 = s.topics.iter().map(|(_, l)| l.events).sum();
-            if s.failures() > 0 || acked != events {
-                bail!(
-                    "{acked} of {events} backlog events acknowledged ({} failed)",
-                    s.failures()
-                );
-            }
-            Ok((acked, s.elapsed.as_secs_f64()))
-        })
-        .await?
-        .context("producing the ingest backlog")?;
+    let (produced, produce_s) = produce_backlog(opts).await?;
 
     let mut runs = Vec::new();
     for &consumers in &opts.consumers {
@@ -278,7 +235,57 @@ pub async fn run(opts: &IngestOptions, applier: &dyn SchemaApply) -> anyhow::Res
     })
 }
 
-async fn measure(
+/// The backlog: `events` of the generator (seed `seed`) into the two topics, created with
+/// `partitions` each, through the production path (publisher, checked acknowledgements).
+/// Returns the events acknowledged and the seconds it took.
+pub(crate) async fn produce_backlog(opts: &IngestOptions) -> anyhow::Result<(u64, f64)> {
+    let topics = [opts.sales_topic.clone(), opts.warehouse_topic.clone()];
+    let specs: Vec<TopicSpec> = topics
+        .iter()
+        .map(|t| TopicSpec {
+            name: t.clone(),
+            partitions: opts.partitions,
+        })
+        .collect();
+    publish::ensure_topics(&opts.kafka, &specs, Duration::from_secs(10))
+        .await
+        .with_context(|| format!("creating the ingest topics on {}", opts.kafka.brokers))?;
+
+    // The backlog, through the production path.
+    let (kafka, t, seed, events) = (opts.kafka.clone(), topics.clone(), opts.seed, opts.events);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, f64)> {
+        let mut generator = Generator::new(&GeneratorConfig {
+            seed: Some(seed),
+            ..GeneratorConfig::default()
+        })
+        .map_err(anyhow::Error::msg)?;
+        let publisher = Publisher::new(&kafka, &[&t[0], &t[1]])?;
+        let limits = RunLimits {
+            rate: 0.0,
+            count: Some(events),
+            duration: None,
+        };
+        let s = publish::run(
+            &mut generator,
+            &publisher,
+            &limits,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )?;
+        let acked: u64 = s.topics.iter().map(|(_, l)| l.events).sum();
+        if s.failures() > 0 || acked != events {
+            bail!(
+                "{acked} of {events} backlog events acknowledged ({} failed)",
+                s.failures()
+            );
+        }
+        Ok((acked, s.elapsed.as_secs_f64()))
+    })
+    .await?
+    .context("producing the ingest backlog")
+}
+
+pub(crate) async fn measure(
     opts: &IngestOptions,
     applier: &dyn SchemaApply,
     target: &IngestTarget,

@@ -9,6 +9,11 @@
 //!   steady rates, the schema sized as `pipeline up` sizes it.
 //! - [`api`]: the dashboard API's latency per endpoint at 10M and 100M events, beside the
 //!   original demo's SQL on the raw tables, and the dashboard server's RSS.
+//! - [`viewers`]: the dashboard server under many SSE viewers and API polling: snapshots per
+//!   viewer, errors, latency, the server's memory and CPU, and the ClickHouse statements it
+//!   runs per second with one viewer and with many.
+//! - [`engine_ceiling`]: what ClickHouse's Kafka engine itself lands per second with one
+//!   trivial view, beside the full schema on the same backlog.
 //!
 //! A phase returns a [`PhaseReport`]: a table for people and JSON for tools. A new phase
 //! (latency, the dashboard API) is a new module returning one.
@@ -16,9 +21,11 @@
 pub mod api;
 pub mod broker;
 pub mod ceiling;
+pub mod engine_ceiling;
 pub mod ingest;
 pub mod latency;
 pub mod measure;
+pub mod viewers;
 
 use std::fmt::Write as _;
 

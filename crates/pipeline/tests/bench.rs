@@ -301,6 +301,165 @@ async fn the_latency_phase_reports_positive_figures() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_viewers_phase_reports_its_figures() {
+    let env = TestEnv::new("bench_view").await;
+    let out = std::env::temp_dir().join(format!("{}.json", env.database));
+    let text = pipeline_ok(
+        &env,
+        &[
+            "bench",
+            "--phases",
+            "viewers",
+            "--viewers-events",
+            "20000",
+            "--viewers-clients",
+            "50",
+            "--viewers-duration",
+            "5s",
+            "--viewers-window",
+            "3s",
+            "--viewers-ranges",
+            "1h,7d",
+            "--viewers-http",
+            "5",
+            "--json-out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("viewers: 50 SSE clients"), "{text}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out);
+
+    let r = &json["phases"]["viewers"]["run"];
+    assert_eq!(r["events"].as_u64(), Some(20_000), "{r}");
+    assert_eq!(r["clients"].as_u64(), Some(50), "{r}");
+    assert_eq!(
+        r["connected"].as_u64(),
+        Some(50),
+        "every viewer got a snapshot: {r}"
+    );
+    // At this load nothing fails: no refused or dropped stream, no snapshot with an error,
+    // no failed API request (the phase reports errors; only this test requires none).
+    let e = &r["errors"];
+    for k in ["connect", "dropped", "snapshot", "http", "total"] {
+        assert_eq!(e[k].as_u64(), Some(0), "errors.{k}: {e}");
+    }
+    positive(&r["snapshots_min"], "snapshots per client (min)");
+    positive(&r["snapshots_median"], "snapshots per client (median)");
+    positive(&r["snapshots_target"], "scaled target");
+    let api = r["api"].as_array().unwrap();
+    let paths: Vec<&str> = api.iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/api/overview", "/api/sales"]);
+    for a in api {
+        positive(&a["requests"], "API requests");
+        positive(&a["p50_ms"], "API p50");
+        positive(&a["p99_ms"], "API p99");
+    }
+    positive(&r["serve_peak_rss_mb"], "serve peak RSS");
+    assert!(r["serve_cpu_s"].as_f64().unwrap() >= 0.0, "{r}");
+    // Windows: idle, one viewer on 1h then on 7d, all viewers, all viewers + HTTP load.
+    let windows = r["windows"].as_array().unwrap();
+    let labels: Vec<&str> = windows
+        .iter()
+        .map(|w| w["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "idle (no viewer)",
+            "1 viewer, 1h",
+            "1 viewer, 7d",
+            "50 viewers, 1h",
+            "50 viewers + 5 HTTP connections"
+        ],
+        "{r}"
+    );
+    for w in &windows[1..] {
+        // A viewer makes the server ask ClickHouse something every second.
+        positive(&w["statements"], &format!("statements in {}", w["label"]));
+        positive(
+            &w["clickhouse_ms_per_s"],
+            &format!("ClickHouse ms/s in {}", w["label"]),
+        );
+    }
+    positive(&r["qps_ratio_viewers"], "statements/s ratio");
+    positive(
+        &r["qps_ratio_with_http"],
+        "statements/s ratio with the HTTP load",
+    );
+    assert!(
+        r["counted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("query_id prefix serve."),
+        "the server names its statements: {r}"
+    );
+
+    no_bench_databases_left(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_ceiling_phase_reports_its_figures() {
+    let env = TestEnv::new("bench_eng").await;
+    let out = std::env::temp_dir().join(format!("{}.json", env.database));
+    let events = EVENTS.to_string();
+    let text = pipeline_ok(
+        &env,
+        &[
+            "bench",
+            "--phases",
+            "engine-ceiling",
+            "--events",
+            &events,
+            "--seed",
+            &SEED.to_string(),
+            "--json-out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("engine-ceiling"), "{text}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out);
+
+    let e = &json["phases"]["engine_ceiling"];
+    assert_eq!(e["events"].as_u64(), Some(EVENTS), "{e}");
+    let runs = e["runs"].as_array().unwrap();
+    let variants: Vec<&str> = runs
+        .iter()
+        .map(|r| r["variant"].as_str().unwrap())
+        .collect();
+    // The k-views variant is opt-in (--engine-views).
+    assert_eq!(variants, ["one_view", "schema"], "{e}");
+    for v in ["one_view", "schema"] {
+        assert!(variants.contains(&v), "{v} not measured: {variants:?}");
+    }
+    for r in runs {
+        // Every message lands, once per table (fewer than a block: 18.16's lost message
+        // at a full block cannot happen).
+        assert_eq!(r["rows"].as_u64(), Some(EVENTS), "{r}");
+        assert_eq!(r["missing"].as_u64(), Some(0), "{r}");
+        positive(&r["rows_per_s"], "rows/s");
+    }
+    positive(&e["ceiling_rows_per_s"], "ceiling rows/s");
+    let ratio = positive(&e["ratio_schema_to_ceiling"], "ours / ceiling");
+    assert!(ratio <= 1.5, "ours / ceiling = {ratio}: {e}");
+    positive(
+        &e["schema_kafka_views"],
+        "the schema's views on Kafka tables",
+    );
+    // chDB's line where scripts/test provides chDB; "not measured" otherwise.
+    if std::env::var_os("CHDB_PYTHON").is_some() {
+        let lines = e["chdb"].as_array().unwrap_or_else(|| panic!("chDB: {e}"));
+        assert!(!lines.is_empty(), "{e}");
+        for l in lines {
+            positive(&l["messages_per_s"], "chDB messages/s");
+        }
+    }
+
+    no_bench_databases_left(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn api_phase_without_clickhouse_is_a_clear_error() {
     let env = TestEnv::new("bench_api_down").await;
     let url = format!("http://127.0.0.1:{}", free_port());

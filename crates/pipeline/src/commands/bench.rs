@@ -27,6 +27,15 @@ pub enum Phase {
     Api,
     /// Broker acknowledgement → row queryable, p50/p95/p99 at steady rates.
     Latency,
+    /// The dashboard server under --viewers-clients SSE viewers and --viewers-http API
+    /// connections on a bulk-loaded database (--viewers-events): snapshots per viewer,
+    /// errors, API latency, the server's RSS and CPU, and the ClickHouse statements it runs
+    /// per second with one viewer and with all of them.
+    Viewers,
+    /// The Kafka engine with one trivial view (no parsing) on the ingest backlog: the
+    /// ceiling, beside the full schema on the same backlog (ours / ceiling); chDB's parse
+    /// cost for current ClickHouse with --chdb-python.
+    EngineCeiling,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +120,38 @@ pub struct BenchArgs {
     /// Keep each api database after measuring (to profile its queries by hand).
     #[arg(long)]
     pub api_keep: bool,
+    /// Events bulk-loaded for the viewers phase (as the api phase loads them).
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub viewers_events: u64,
+    /// SSE clients on /api/stream in the viewers phase.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub viewers_clients: u32,
+    /// The viewers phase's main run: all SSE clients plus the HTTP load.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub viewers_duration: Duration,
+    /// Each other window of the viewers phase: idle, one viewer per range, all viewers alone.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub viewers_window: Duration,
+    /// Ranges one viewer is measured on, one after another (the cost of a snapshot per range).
+    #[arg(long, value_delimiter = ',', default_value = "1h,15m,24h,7d")]
+    pub viewers_ranges: Vec<query::Range>,
+    /// Connections of the viewers phase's HTTP load (/api/overview and /api/sales, back to back).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub viewers_http: u32,
+    /// Keep the viewers database after measuring.
+    #[arg(long)]
+    pub viewers_keep: bool,
+    /// Rounds of the engine-ceiling phase (its variants alternate; the table quotes medians).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub engine_runs: u32,
+    /// Trivial views per Kafka table of the engine-ceiling phase's many-views variant; 0 (the
+    /// default) leaves it out: on 18.16 it stalled and dropping it aborted the server.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub engine_views: u32,
+    /// A Python with chDB, for the engine-ceiling phase's parse cost on current ClickHouse
+    /// (tests/modern_clickhouse/parse_cost.py); without it that line is not measured.
+    #[arg(long, env = "CHDB_PYTHON", value_name = "FILE")]
+    pub chdb_python: Option<PathBuf>,
     /// Write the JSON here [default: pipeline-bench-<run id>.json in the temp directory].
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
@@ -184,7 +225,10 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.phases.contains(&Phase::Latency) && !args.phases.contains(&Phase::Ingest) {
         check_services(config).await?;
     }
-    if args.phases.contains(&Phase::Api) {
+    if [Phase::Api, Phase::Viewers, Phase::EngineCeiling]
+        .iter()
+        .any(|p| args.phases.contains(p))
+    {
         check_services(config).await?;
     }
     let mut reports = Vec::new();
@@ -194,6 +238,8 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
             Phase::Ingest => ingest(config, &args, &run_id).await?,
             Phase::Api => api(config, &args, &run_id).await?,
             Phase::Latency => latency(config, &args, &run_id).await?,
+            Phase::Viewers => viewers(config, &args, &run_id).await?,
+            Phase::EngineCeiling => engine_ceiling(config, &args, &run_id).await?,
         };
         println!("{}", report.render());
         reports.push(report);
@@ -280,8 +326,19 @@ async fn ingest(
     args: &BenchArgs,
     run_id: &str,
 ) -> anyhow::Result<bench::PhaseReport> {
+    let opts = ingest_options(config, args, run_id, "");
+    bench::ingest::run(&opts, &Applier { config }).await
+}
+
+/// The ingest backlog's options; `tag` keeps another phase's topics and databases apart.
+fn ingest_options(
+    config: &Config,
+    args: &BenchArgs,
+    run_id: &str,
+    tag: &str,
+) -> bench::ingest::IngestOptions {
     let prefix = bench_prefix(config);
-    let opts = bench::ingest::IngestOptions {
+    bench::ingest::IngestOptions {
         kafka: config.kafka(),
         clickhouse: config.clickhouse().with_database("system"),
         events: args.events,
@@ -289,13 +346,49 @@ async fn ingest(
         partitions: args.partitions,
         consumers: args.consumers.clone(),
         max_block_size: args.kafka_max_block_size,
-        database_prefix: format!("{prefix}_bench_{run_id}"),
-        sales_topic: format!("{}_bench_{run_id}", config.sales_topic),
-        warehouse_topic: format!("{}_bench_{run_id}", config.warehouse_topic),
+        database_prefix: format!("{prefix}_bench_{run_id}{tag}"),
+        sales_topic: format!("{}_bench_{run_id}{tag}", config.sales_topic),
+        warehouse_topic: format!("{}_bench_{run_id}{tag}", config.warehouse_topic),
         timeout: args.ingest_timeout,
         stall: args.ingest_stall,
+    }
+}
+
+/// Where `scripts/test` and BENCHMARKS find chDB's parse-cost script (in the source tree).
+fn parse_cost_script() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/modern_clickhouse/parse_cost.py"
+    ))
+}
+
+async fn engine_ceiling(
+    config: &Config,
+    args: &BenchArgs,
+    run_id: &str,
+) -> anyhow::Result<bench::PhaseReport> {
+    let ingest = ingest_options(config, args, run_id, "_eng");
+    let chdb = match &args.chdb_python {
+        Some(python) => {
+            let version: clickhouse_http::ServerVersion =
+                "25.8".parse().map_err(anyhow::Error::msg)?;
+            let schema = schema::SchemaConfig::new("bench_chdb", &config.clickhouse_kafka_brokers);
+            Some(bench::engine_ceiling::Chdb {
+                python: python.clone(),
+                script: parse_cost_script(),
+                ddl: schema::script(&schema, version)?,
+            })
+        }
+        None => None,
     };
-    bench::ingest::run(&opts, &Applier { config }).await
+    let opts = bench::engine_ceiling::EngineCeilingOptions {
+        ingest,
+        clickhouse_brokers: config.clickhouse_kafka_brokers.clone(),
+        views: args.engine_views,
+        runs: args.engine_runs,
+        chdb,
+    };
+    bench::engine_ceiling::run(&opts, &Applier { config }).await
 }
 
 async fn latency(
@@ -333,8 +426,28 @@ async fn latency(
 
 /// `pipeline serve` for an api database: this binary, the resolved connection settings
 /// (through the environment, so a password stays out of the process list), no auth token.
+/// With `log_queries`, the ClickHouse URL carries `log_queries=1`: 18.16 writes a statement
+/// to system.query_log only with it, and the server's profile does not set it.
 struct Serve<'c> {
     config: &'c Config,
+    log_queries: bool,
+}
+
+impl Serve<'_> {
+    fn clickhouse_url(&self) -> String {
+        let url = &self.config.clickhouse_url;
+        if !self.log_queries {
+            return url.clone();
+        }
+        let sep = if url.contains('?') {
+            "&"
+        } else if url.ends_with('/') {
+            "?"
+        } else {
+            "/?"
+        };
+        format!("{url}{sep}log_queries=1")
+    }
 }
 
 impl bench::api::ServeCommand for Serve<'_> {
@@ -345,7 +458,7 @@ impl bench::api::ServeCommand for Serve<'_> {
         cmd.args(["serve", "--listen", &listen.to_string()])
             .env("KAFKA_BROKERS", &c.kafka_brokers)
             .env("CLICKHOUSE_KAFKA_BROKERS", &c.clickhouse_kafka_brokers)
-            .env("CLICKHOUSE_URL", &c.clickhouse_url)
+            .env("CLICKHOUSE_URL", self.clickhouse_url())
             .env("CLICKHOUSE_DATABASE", database)
             .env("SALES_TOPIC", &c.sales_topic)
             .env("WAREHOUSE_TOPIC", &c.warehouse_topic)
@@ -392,6 +505,42 @@ async fn api(
         &Applier { config },
         &Serve {
             config: &serve_config,
+            log_queries: false,
+        },
+    )
+    .await
+}
+
+async fn viewers(
+    config: &Config,
+    args: &BenchArgs,
+    run_id: &str,
+) -> anyhow::Result<bench::PhaseReport> {
+    let prefix = bench_prefix(config);
+    let mut serve_config = config.clone();
+    serve_config.sales_topic = format!("{}_bench_{run_id}_view", config.sales_topic);
+    serve_config.warehouse_topic = format!("{}_bench_{run_id}_view", config.warehouse_topic);
+    let opts = bench::viewers::ViewersOptions {
+        clickhouse: config.clickhouse().with_database("system"),
+        events: args.viewers_events,
+        clients: args.viewers_clients,
+        duration: args.viewers_duration,
+        window: args.viewers_window,
+        ranges: args.viewers_ranges.clone(),
+        http_connections: args.viewers_http,
+        load_chunk: args.api_load_chunk,
+        settle: args.api_settle,
+        database_prefix: format!("{prefix}_bench_{run_id}_view"),
+        keep: args.viewers_keep,
+        sales_topic: serve_config.sales_topic.clone(),
+        warehouse_topic: serve_config.warehouse_topic.clone(),
+    };
+    bench::viewers::run(
+        &opts,
+        &Applier { config },
+        &Serve {
+            config: &serve_config,
+            log_queries: true,
         },
     )
     .await
