@@ -37,7 +37,7 @@ enum Command {
     /// Everything at once: checks, topics, schema, the dashboard, and events until Ctrl-C.
     Up(commands::up::UpArgs),
     /// Measure: the generator's ceiling against raw librdkafka, and ClickHouse's ingest rate.
-    Bench(commands::bench::BenchArgs),
+    Bench(Box<commands::bench::BenchArgs>),
     /// Messages refused into `dead_letter`: list, show, export, replay (fixed or as they
     /// were) and purge. A dead letter's id is TOPIC:PARTITION:OFFSET, its message's place
     /// on the broker (unique per message).
@@ -65,7 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(args) => commands::audit::run(&config, args).await,
             Command::Serve(args) => commands::serve::run(&config, args).await,
             Command::Up(args) => commands::up::run(&config, args).await,
-            Command::Bench(args) => commands::bench::run(&config, args).await,
+            Command::Bench(args) => commands::bench::run(&config, *args).await,
             Command::DeadLetters(cmd) => commands::dead_letters::run(&config, cmd).await,
         }
     });

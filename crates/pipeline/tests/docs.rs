@@ -11,10 +11,15 @@ fn repo() -> PathBuf {
 /// README.md, README.ru.md, ARCHITECTURE.md, BENCHMARKS.md and docs/*.md.
 fn docs() -> Vec<(String, String)> {
     let root = repo();
-    let mut files: Vec<PathBuf> = ["README.md", "README.ru.md", "ARCHITECTURE.md", "BENCHMARKS.md"]
-        .iter()
-        .map(|f| root.join(f))
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        "README.md",
+        "README.ru.md",
+        "ARCHITECTURE.md",
+        "BENCHMARKS.md",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
     for e in std::fs::read_dir(root.join("docs")).expect("docs/") {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "md") {
@@ -24,8 +29,8 @@ fn docs() -> Vec<(String, String)> {
     files
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
             (name, text)
         })
@@ -63,7 +68,9 @@ fn every_link_and_named_path_is_inside_the_repository() {
     let mut bad = Vec::new();
     for (name, text) in docs() {
         if text.contains("../shared") {
-            bad.push(format!("{name}: mentions ../shared, which a clone does not have"));
+            bad.push(format!(
+                "{name}: mentions ../shared, which a clone does not have"
+            ));
         }
         let dir = root.join(&name).parent().unwrap().to_path_buf();
         for link in links(&text) {
@@ -79,7 +86,9 @@ fn every_link_and_named_path_is_inside_the_repository() {
                 .canonicalize()
                 .is_ok_and(|t| t.starts_with(root.canonicalize().unwrap()));
             if !inside {
-                bad.push(format!("{name}: the link {link} is to nothing in the repository"));
+                bad.push(format!(
+                    "{name}: the link {link} is to nothing in the repository"
+                ));
             }
         }
         for path in named_paths(&text) {
@@ -97,9 +106,15 @@ fn every_link_and_named_path_is_inside_the_repository() {
 fn the_russian_readme_keeps_the_two_commands_and_every_command() {
     let read = |f: &str| std::fs::read_to_string(repo().join(f)).unwrap();
     let (en, ru) = (read("README.md"), read("README.ru.md"));
-    assert!(en.contains("README.ru.md"), "README.md links the Russian one");
+    assert!(
+        en.contains("README.ru.md"),
+        "README.md links the Russian one"
+    );
     for command in ["bash scripts/run", "bash scripts/test"] {
-        assert!(en.contains(command) && ru.contains(command), "{command} in both");
+        assert!(
+            en.contains(command) && ru.contains(command),
+            "{command} in both"
+        );
     }
     // The first word after `pipeline ` in each row of README.md's table of commands.
     let commands: Vec<&str> = en
@@ -107,7 +122,10 @@ fn the_russian_readme_keeps_the_two_commands_and_every_command() {
         .filter(|l| l.starts_with("| `pipeline "))
         .filter_map(|l| l["| `pipeline ".len()..].split([' ', '`']).next())
         .collect();
-    assert!(commands.len() >= 7, "README.md's table of commands: {commands:?}");
+    assert!(
+        commands.len() >= 7,
+        "README.md's table of commands: {commands:?}"
+    );
     for c in commands {
         assert!(
             ru.contains(&format!("| `pipeline {c}")),

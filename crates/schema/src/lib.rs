@@ -858,7 +858,13 @@ mod tests {
         cfg.unflushed_block_size = Some(10);
         let new = script(&cfg, "25.8".parse().unwrap()).unwrap();
         assert!(new.contains("kafka_format = 'RawBLOB'"), "{new}");
-        for absent in ["visitParam", "sales_replay", "warehouse_replay", "_gate", "CSV"] {
+        for absent in [
+            "visitParam",
+            "sales_replay",
+            "warehouse_replay",
+            "_gate",
+            "CSV",
+        ] {
             assert!(!new.contains(absent), "{absent} in the 25.8 DDL");
         }
         // Flushes on time: the block size does not follow the rate.
