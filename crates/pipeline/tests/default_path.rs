@@ -8,102 +8,11 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, pipeline};
+use common::{pipeline, Up};
 use serde_json::Value;
 use testkit::TestEnv;
-
-/// `pipeline up` at `rate` events/s on a free port, output to a file (read at the end).
-struct Up {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-impl Up {
-    fn start(env: &TestEnv, extra: &[&str]) -> Up {
-        let port = free_port();
-        let log = std::env::temp_dir()
-            .join(testkit::unique_name("up"))
-            .with_extension("log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(env.pipeline_args())
-            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("PIPELINE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("the pipeline binary starts");
-        Up {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn output(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .and_then(|mut f| f.read_to_string(&mut s))
-            .unwrap();
-        s
-    }
-
-    async fn metrics(&self) -> String {
-        let r = reqwest::get(format!("{}/metrics", self.base))
-            .await
-            .unwrap();
-        r.text().await.unwrap()
-    }
-
-    async fn health(&self) -> Option<Value> {
-        let r = reqwest::get(format!("{}/api/health", self.base))
-            .await
-            .ok()?;
-        r.json().await.ok()
-    }
-
-    /// Sends `signal` and waits (up to 90 s) for a clean exit; the output.
-    fn stop(mut self, signal: &str) -> String {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let start = Instant::now();
-        let code = loop {
-            if let Some(code) = self.child.try_wait().unwrap() {
-                break code;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "up did not stop within 90 s of SIG{signal}:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let out = self.output();
-        assert!(
-            code.success(),
-            "up exited with {code} after SIG{signal}:\n{out}"
-        );
-        out
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
 
 /// The value of the sample `name` (with its labels) in Prometheus text.
 fn sample(metrics: &str, name: &str) -> Option<f64> {
@@ -147,7 +56,7 @@ async fn run_and_stop(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The same on /metrics, which Prometheus scrapes.
-    let metrics = up.metrics().await;
+    let metrics = up.metrics().await.expect("/metrics answers");
     assert!(
         sample(&metrics, "pipeline_generator_events_total") > Some(0.0),
         "{metrics}"

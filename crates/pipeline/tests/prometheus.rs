@@ -11,12 +11,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::free_port;
+use common::{free_port, Up};
 use serde_json::Value;
 use testkit::TestEnv;
 
@@ -48,104 +48,14 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
-/// `pipeline up` on a free port, output to a file.
-struct Up {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Up {
-    fn start(env: &TestEnv, extra: &[&str]) -> Up {
-        let port = free_port();
-        let log = std::env::temp_dir()
-            .join(testkit::unique_name("up"))
-            .with_extension("log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(env.pipeline_args())
-            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("PIPELINE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("the pipeline binary starts");
-        Up { child, port, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn output(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .and_then(|mut f| f.read_to_string(&mut s))
-            .unwrap();
-        s
-    }
-
-    async fn metrics(&self) -> Option<String> {
-        reqwest::get(self.url("/metrics"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()
-    }
-
-    async fn health(&self) -> Option<Value> {
-        reqwest::get(self.url("/api/health"))
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()
-    }
-
-    /// The guard `name` as `/api/health` lists it.
-    async fn guard(&self, name: &str) -> Option<Value> {
-        let h = self.health().await?;
-        h["guards"]
-            .as_array()?
-            .iter()
-            .find(|g| g["name"] == name)
-            .cloned()
-    }
-
-    /// SIGINT, and a clean exit within 90 s; the output.
-    fn stop(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let start = Instant::now();
-        let code = loop {
-            if let Some(code) = self.child.try_wait().unwrap() {
-                break code;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "up did not stop within 90 s:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let out = self.output();
-        assert!(code.success(), "up exited with {code}:\n{out}");
-        out
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
+/// The guard `name` as `/api/health` lists it.
+async fn guard(up: &Up, name: &str) -> Option<Value> {
+    let h = up.health().await?;
+    h["guards"]
+        .as_array()?
+        .iter()
+        .find(|g| g["name"] == name)
+        .cloned()
 }
 
 /// The value of the sample `name` (labels included) in Prometheus text.
@@ -500,7 +410,7 @@ async fn prometheus_scrapes_up_and_finds_every_series_of_the_dashboard_and_alert
     assert_eq!(firing["data"]["result"], Value::Array(vec![]), "{firing}");
     drop(prom);
 
-    up.stop();
+    up.stop("INT");
     env.drop_database().await;
     println!("prometheus test: {:.0?}", started.elapsed());
 }
@@ -511,7 +421,7 @@ async fn a_failing_guard_is_counted_logged_once_and_reported_on_health() {
     let up = Up::start(&env, &["--rate", "200"]);
     let start = Instant::now();
     let before = loop {
-        if let Some(g) = up.guard("duplicates").await {
+        if let Some(g) = guard(&up, "duplicates").await {
             if g["passes"].as_u64() > Some(0) {
                 break g;
             }
@@ -538,7 +448,7 @@ async fn a_failing_guard_is_counted_logged_once_and_reported_on_health() {
     let start = Instant::now();
     let (first, failing) = loop {
         let m = up.metrics().await.unwrap_or_default();
-        let g = up.guard("duplicates").await;
+        let g = guard(&up, "duplicates").await;
         if let (Some(e), Some(g)) = (errors(&m), g) {
             if e >= 1.0 && !g["failing_since"].is_null() {
                 assert_eq!(
@@ -584,7 +494,7 @@ async fn a_failing_guard_is_counted_logged_once_and_reported_on_health() {
         .unwrap();
     let start = Instant::now();
     loop {
-        if let Some(g) = up.guard("duplicates").await {
+        if let Some(g) = guard(&up, "duplicates").await {
             if g["failing_since"].is_null() && g["passes"].as_u64() > before["passes"].as_u64() {
                 assert!(g["errors"].as_u64() >= Some(later as u64), "{g}");
                 assert!(g["last_error"].as_str().is_some(), "{g}");
@@ -598,6 +508,6 @@ async fn a_failing_guard_is_counted_logged_once_and_reported_on_health() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    up.stop();
+    up.stop("INT");
     env.drop_database().await;
 }

@@ -575,3 +575,93 @@ pub fn produce(env: &TestEnv, topic: &str, messages: &[Vec<u8>]) {
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
 }
+
+/// `pipeline up` on a free port, its output to a file (read with `output`); killed when
+/// dropped.
+pub struct Up {
+    child: Child,
+    pub port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Up {
+    pub fn start(env: &TestEnv, extra: &[&str]) -> Up {
+        let port = free_port();
+        let log = std::env::temp_dir()
+            .join(testkit::unique_name("up"))
+            .with_extension("log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(env.pipeline_args())
+            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("PIPELINE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("the pipeline binary starts");
+        Up { child, port, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn metrics(&self) -> Option<String> {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    }
+
+    pub async fn health(&self) -> Option<Value> {
+        reqwest::get(self.url("/api/health"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) and waits up to 90 s for a clean exit; the output.
+    pub fn stop(mut self, signal: &str) -> String {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        let code = loop {
+            if let Some(code) = self.child.try_wait().unwrap() {
+                break code;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "up did not stop within 90 s of SIG{signal}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let out = self.output();
+        assert!(
+            code.success(),
+            "up exited with {code} after SIG{signal}:\n{out}"
+        );
+        out
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
