@@ -223,7 +223,11 @@ async fn clickhouse_reaches_broker(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let marker = format!("doctor-{stamp}-{}", std::process::id());
+    // The group, the table and the marker are this process's own: two doctors started in the
+    // same millisecond (parallel tests, two `up`s) sharing a group split the probe's one
+    // partition, and the one left without it never reads its marker.
+    let probe = format!("{stamp}_{}", std::process::id());
+    let marker = format!("doctor-{probe}");
     let created = publish::ensure_topics(
         kafka,
         &[TopicSpec {
@@ -241,7 +245,7 @@ async fn clickhouse_reaches_broker(
         );
     }
     // Start the probe's group at the current end, so it reads just the marker sent next.
-    let group = format!("pipeline_doctor_{stamp}");
+    let group = format!("pipeline_doctor_{probe}");
     let positioned = {
         let group = group.clone();
         blocking(kafka.clone(), move |k| {
@@ -286,7 +290,7 @@ async fn clickhouse_reaches_broker(
         }
     }
     // The probe table lives in `default` so the check works before the schema exists.
-    let table = format!("default.pipeline_doctor_{stamp}_{}", std::process::id());
+    let table = format!("default.pipeline_doctor_{probe}");
     let ch = config.clickhouse().with_database("default");
     let ddl = format!(
         "CREATE TABLE {table} (marker String) ENGINE = Kafka SETTINGS kafka_broker_list = {}, \
