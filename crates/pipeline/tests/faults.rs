@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,58 +19,7 @@ const KAFKA_PORT: u16 = 19192;
 const CH_HTTP_PORT: u16 = 18223;
 const CH_TCP_PORT: u16 = 19300;
 
-struct Services {
-    data_dir: PathBuf,
-}
-
-impl Services {
-    fn repo() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-    }
-
-    fn script(&self, args: &[&str]) {
-        common::services(
-            &self.data_dir,
-            &[
-                ("KAFKA_PORT", KAFKA_PORT.to_string()),
-                ("CLICKHOUSE_HTTP_PORT", CH_HTTP_PORT.to_string()),
-                ("CLICKHOUSE_TCP_PORT", CH_TCP_PORT.to_string()),
-            ],
-            args,
-        );
-    }
-
-    fn start() -> Services {
-        let data_dir = Self::repo().join("target/fault-services");
-        let s = Services { data_dir };
-        s.script(&["start"]);
-        s
-    }
-
-    /// kill -9 of a service by its pid file, then waits for the process to be gone.
-    fn kill9(&self, pid_file: &str) {
-        let pid = std::fs::read_to_string(self.data_dir.join(pid_file))
-            .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
-            .trim()
-            .to_string();
-        let ok = Command::new("kill").args(["-9", &pid]).status().unwrap();
-        assert!(ok.success(), "kill -9 {pid}");
-        let start = Instant::now();
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "{pid} survived kill -9"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        self.script(&["stop"]);
-    }
-}
+type Services = common::OwnServices;
 
 /// One scenario's names and the pipeline's global flags for them.
 struct Names {
@@ -79,21 +27,9 @@ struct Names {
 }
 
 impl Names {
-    fn new(what: &str) -> Names {
-        let name = testkit::unique_name(what);
+    fn new(services: &Services, what: &str) -> Names {
         Names {
-            args: vec![
-                "--kafka-brokers".into(),
-                format!("127.0.0.1:{KAFKA_PORT}"),
-                "--clickhouse-url".into(),
-                format!("http://127.0.0.1:{CH_HTTP_PORT}"),
-                "--database".into(),
-                name.clone(),
-                "--sales-topic".into(),
-                format!("{name}_sales"),
-                "--warehouse-topic".into(),
-                format!("{name}_warehouse"),
-            ],
+            args: services.args(what),
         }
     }
 
@@ -177,7 +113,7 @@ fn settled_audit(names: &Names) -> Value {
 }
 
 async fn scenario(services: &Services, fault: Fault, what: &str) {
-    let names = Names::new(what);
+    let names = Names::new(services, what);
     let mut up = Up::start(&names, &format!("{what}-up.log")).await;
     let mut generator = names.spawn(
         &["generate", "--rate", "1000", "--duration", "20s", "--json"],
@@ -285,7 +221,11 @@ async fn scenario(services: &Services, fault: Fault, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_is_lost_when_parts_are_killed_under_load() {
-    let services = tokio::task::spawn_blocking(Services::start).await.unwrap();
+    let services = tokio::task::spawn_blocking(|| {
+        Services::start("fault-services", KAFKA_PORT, CH_HTTP_PORT, CH_TCP_PORT)
+    })
+    .await
+    .unwrap();
     scenario(&services, Fault::KillGenerator, "fault_generator").await;
     scenario(&services, Fault::RestartUp, "fault_up").await;
     scenario(&services, Fault::KillClickHouse, "fault_clickhouse").await;

@@ -22,93 +22,26 @@ use serde_json::Value;
 
 const RATE: u64 = 1_000;
 
-/// Where a scenario's broker and ClickHouse live.
-#[derive(Clone)]
-struct Set {
-    data_dir: PathBuf,
-    kafka: u16,
-    http: u16,
-    tcp: u16,
-}
-
-impl Set {
-    fn script(&self, args: &[&str]) {
-        common::services(
-            &self.data_dir,
-            &[
-                ("KAFKA_PORT", self.kafka.to_string()),
-                ("CLICKHOUSE_HTTP_PORT", self.http.to_string()),
-                ("CLICKHOUSE_TCP_PORT", self.tcp.to_string()),
-            ],
-            args,
-        );
-    }
-}
-
-/// A broker and a ClickHouse of one scenario's own, stopped when dropped.
-struct Services(Set);
+/// A broker and a ClickHouse of one scenario's own, stopped when dropped; its blocking
+/// calls are made off the async runtime's workers (`block_in_place`).
+struct Services(common::OwnServices);
 
 impl Services {
-    fn new(name: &str, kafka: u16, http: u16, tcp: u16) -> Services {
-        let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target")
-            .join(name);
-        Services(Set {
-            data_dir,
-            kafka,
-            http,
-            tcp,
-        })
+    fn start(name: &str, kafka: u16, http: u16, tcp: u16) -> Services {
+        tokio::task::block_in_place(|| Services(common::OwnServices::start(name, kafka, http, tcp)))
     }
 
-    /// `scripts/services <cmd> <service>` off the async runtime.
-    async fn run(&self, cmd: &str, service: &str) {
-        let set = self.0.clone();
-        let (cmd, service) = (cmd.to_string(), service.to_string());
-        tokio::task::spawn_blocking(move || set.script(&[&cmd, &service]))
-            .await
-            .unwrap();
+    /// `scripts/services <cmd> <service>`.
+    fn run(&self, cmd: &str, service: &str) {
+        tokio::task::block_in_place(|| self.0.script(&[cmd, service]))
     }
 
-    /// kill -9 of a service by its pid file, then waits for the process to be gone.
-    async fn kill9(&self, pid_file: &str) {
-        let pid = std::fs::read_to_string(self.0.data_dir.join(pid_file))
-            .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
-            .trim()
-            .to_string();
-        let ok = Command::new("kill").args(["-9", &pid]).status().unwrap();
-        assert!(ok.success(), "kill -9 {pid}");
-        let start = Instant::now();
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "{pid} survived kill -9"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    fn kill9(&self, pid_file: &str) {
+        tokio::task::block_in_place(|| self.0.kill9(pid_file))
     }
 
-    /// The pipeline's global flags for a database and topics of their own.
     fn args(&self, what: &str) -> Vec<String> {
-        let name = testkit::unique_name(what);
-        vec![
-            "--kafka-brokers".into(),
-            format!("127.0.0.1:{}", self.0.kafka),
-            "--clickhouse-url".into(),
-            format!("http://127.0.0.1:{}", self.0.http),
-            "--database".into(),
-            name.clone(),
-            "--sales-topic".into(),
-            format!("{name}_sales"),
-            "--warehouse-topic".into(),
-            format!("{name}_warehouse"),
-        ]
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        self.0.script(&["stop"]);
+        self.0.args(what)
     }
 }
 
@@ -435,8 +368,8 @@ async fn outage(services: &Services, service: &str, span: Duration, what: &str) 
         // gracefully, and once restarted panics on the idempotent producer's bumped epoch
         // (ARCHITECTURE.md, "Long outages"): its outage is a kill, as of a crashed broker
         // or host.
-        "broker" => services.kill9("broker/broker.pid").await,
-        _ => services.run("stop", service).await,
+        "broker" => services.kill9("broker/broker.pid"),
+        _ => services.run("stop", service),
     }
     let acked = watch_outage(
         &mut up,
@@ -450,7 +383,7 @@ async fn outage(services: &Services, service: &str, span: Duration, what: &str) 
         stopped.elapsed().as_secs(),
         acked - before
     );
-    services.run("start", service).await;
+    services.run("start", service);
     let back = Instant::now();
     let started = up.started;
     let h = up
@@ -470,8 +403,7 @@ async fn outage(services: &Services, service: &str, span: Duration, what: &str) 
 async fn clickhouse_down_for_three_minutes() {
     // Ports of their own: faults.rs has 19192/18223/19300, cluster.rs 18323/19400 and
     // 18423/19500, and test binaries may run side by side.
-    let services = Services::new("outage-clickhouse", 19292, 18623, 19700);
-    services.run("start", "all").await;
+    let services = Services::start("outage-clickhouse", 19292, 18623, 19700);
     outage(
         &services,
         "clickhouse",
@@ -483,8 +415,7 @@ async fn clickhouse_down_for_three_minutes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_down_for_two_minutes() {
-    let services = Services::new("outage-broker", 19392, 18723, 19800);
-    services.run("start", "all").await;
+    let services = Services::start("outage-broker", 19392, 18723, 19800);
     outage(
         &services,
         "broker",
@@ -497,9 +428,8 @@ async fn broker_down_for_two_minutes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_starts_while_clickhouse_is_down() {
     let what = "outage_start";
-    let services = Services::new("outage-start", 19492, 18823, 19900);
-    services.run("start", "all").await;
-    services.run("stop", "clickhouse").await;
+    let services = Services::start("outage-start", 19492, 18823, 19900);
+    services.run("stop", "clickhouse");
     let args = services.args(what);
     let mut up = Up::start(&args, what);
     // The dashboard answers and says ClickHouse is down; the generator runs.
@@ -512,7 +442,7 @@ async fn up_starts_while_clickhouse_is_down() {
         acked > 30 * RATE,
         "{what}: the generator's events went to the broker while ClickHouse was down: {acked}"
     );
-    services.run("start", "clickhouse").await;
+    services.run("start", "clickhouse");
     let back = Instant::now();
     let started = up.started;
     let h = up

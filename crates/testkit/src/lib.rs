@@ -106,6 +106,29 @@ impl TestEnv {
     }
 }
 
+/// A test that panics does not reach its `drop_database`: its Kafka tables would go on
+/// consuming, and failing, for the rest of the run. Drop them with it.
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let (root, sql) = (
+            self.root(),
+            format!("DROP DATABASE IF EXISTS {}", self.database),
+        );
+        // Its own thread and runtime: this may run on a runtime's worker, which cannot block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let _ = rt.block_on(root.execute(&sql));
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+    }
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

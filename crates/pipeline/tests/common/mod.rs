@@ -518,6 +518,95 @@ pub fn services(data_dir: &std::path::Path, envs: &[(&str, String)], args: &[&st
     );
 }
 
+/// A broker and a ClickHouse server of one test's own (`scripts/services` on their own ports,
+/// data under `target/<name>`), so stopping or killing them disturbs no other test. Stopped
+/// when dropped.
+pub struct OwnServices {
+    pub data_dir: std::path::PathBuf,
+    pub kafka: u16,
+    pub http: u16,
+    pub tcp: u16,
+}
+
+impl OwnServices {
+    /// Starts both from an empty data dir: what a previous run left there (a server still
+    /// holding the dir, databases with Kafka tables) must not decide this run.
+    pub fn start(name: &str, kafka: u16, http: u16, tcp: u16) -> OwnServices {
+        let data_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target")
+            .join(name);
+        let s = OwnServices {
+            data_dir,
+            kafka,
+            http,
+            tcp,
+        };
+        if s.data_dir.exists() {
+            s.script(&["stop"]);
+            std::fs::remove_dir_all(&s.data_dir)
+                .unwrap_or_else(|e| panic!("emptying {}: {e}", s.data_dir.display()));
+        }
+        s.script(&["start"]);
+        s
+    }
+
+    /// `scripts/services <args>` for these services.
+    pub fn script(&self, args: &[&str]) {
+        services(
+            &self.data_dir,
+            &[
+                ("KAFKA_PORT", self.kafka.to_string()),
+                ("CLICKHOUSE_HTTP_PORT", self.http.to_string()),
+                ("CLICKHOUSE_TCP_PORT", self.tcp.to_string()),
+            ],
+            args,
+        );
+    }
+
+    /// kill -9 of a service by its pid file (`clickhouse/clickhouse.pid`, `broker/broker.pid`),
+    /// then waits for the process to be gone.
+    pub fn kill9(&self, pid_file: &str) {
+        let pid = std::fs::read_to_string(self.data_dir.join(pid_file))
+            .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
+            .trim()
+            .to_string();
+        let ok = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(ok.success(), "kill -9 {pid}");
+        let start = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{pid} survived kill -9"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The pipeline's global flags for these services and a database and topics named
+    /// after `what`.
+    pub fn args(&self, what: &str) -> Vec<String> {
+        let name = testkit::unique_name(what);
+        vec![
+            "--kafka-brokers".into(),
+            format!("127.0.0.1:{}", self.kafka),
+            "--clickhouse-url".into(),
+            format!("http://127.0.0.1:{}", self.http),
+            "--database".into(),
+            name.clone(),
+            "--sales-topic".into(),
+            format!("{name}_sales"),
+            "--warehouse-topic".into(),
+            format!("{name}_warehouse"),
+        ]
+    }
+}
+
+impl Drop for OwnServices {
+    fn drop(&mut self) {
+        self.script(&["stop"]);
+    }
+}
+
 /// `pipeline audit --json` (run by `audit`) until nothing is pending or missing; panics after
 /// `limit`.
 pub fn settled_audit(audit: impl Fn() -> Output, limit: Duration) -> Value {
