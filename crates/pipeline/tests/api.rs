@@ -625,12 +625,14 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
         "/metrics samples:\n{metrics}"
     );
 
-    // ---- /api/stream: one snapshot at once, then one each time the server has slept a
-    // second after the last (plus the time its queries take): at least 4 within 5 s, each
-    // newer than the one before, each with every part and the same figures.
+    // ---- /api/stream: one snapshot at once, then one a second on a fixed beat: at least 4
+    // within 5 s (5 on time; one fewer allows for a slow start on a loaded machine), each
+    // newer than the one before (no part shown twice), each with every part and the same
+    // figures.
     let stream_start = unix_now();
     let snaps = snapshots(&server.base, "15m", Duration::from_secs(5)).await;
     let at: Vec<u64> = snaps.iter().map(|(_, s)| uint(&s["at"])).collect();
+    let at_ms: Vec<u64> = snaps.iter().map(|(_, s)| uint(&s["at_ms"])).collect();
     let received: Vec<String> = snaps.iter().map(|(t, _)| format!("{t:.2}s")).collect();
     assert!(
         snaps.len() >= 4,
@@ -639,8 +641,12 @@ async fn api_answers_exactly_what_the_seeded_events_add_up_to() {
     );
     assert!(
         // The first may reuse answers the requests above made up to a second before.
-        at[0] + 1 >= stream_start as u64 && at.windows(2).all(|w| w[1] > w[0]),
-        "each snapshot newer than the last (stream opened at {stream_start}): at {at:?}"
+        at[0] + 1 >= stream_start as u64 && at_ms.windows(2).all(|w| w[1] > w[0]),
+        "each snapshot newer than the last (stream opened at {stream_start}): at_ms {at_ms:?}"
+    );
+    assert!(
+        at.iter().zip(&at_ms).all(|(s, ms)| *s == ms / 1000),
+        "at is at_ms in seconds: {at:?} {at_ms:?}"
     );
     let stock = server.json("/api/stock", 200).await;
     for (_, snap) in &snaps {

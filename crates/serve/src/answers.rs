@@ -38,7 +38,8 @@ pub struct Answer {
     pub body: Result<Arc<str>, Arc<clickhouse_http::Error>>,
     /// When its computation started (Unix ms): the data is at least this recent.
     pub computed_at_ms: u64,
-    started: Instant,
+    /// When its computation started, on the monotonic clock.
+    pub started: Instant,
 }
 
 impl Answer {
@@ -66,12 +67,21 @@ impl<K: Eq + Hash + Clone, V: Clone> Default for SingleFlight<K, V> {
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
-    /// The value for `key`, computed by `compute` unless one started less than
-    /// [`MAX_AGE`] ago. A caller that goes away mid-computation (a closed connection)
-    /// releases the slot; the next caller computes.
-    pub async fn get<F, Fut>(&self, key: K, compute: F) -> V
+    /// The value for `key`, computed by `compute` unless one started less than [`MAX_AGE`]
+    /// ago and, if `newer_than` is given, after it (the stream's beat asks for something
+    /// newer than what it sent last). When the cached one is fresh but not newer, this waits
+    /// until it is `MAX_AGE` old and then computes: still at most one computation per
+    /// `MAX_AGE`. `compute` is handed the value it replaces. A caller that goes away
+    /// mid-computation (a closed connection) releases the slot; the next caller computes.
+    /// Returns when the value started, and the value.
+    pub async fn get_newer<F, Fut>(
+        &self,
+        key: K,
+        newer_than: Option<Instant>,
+        compute: F,
+    ) -> (Instant, V)
     where
-        F: FnOnce(Instant) -> Fut,
+        F: FnOnce(Instant, Option<V>) -> Fut,
         Fut: Future<Output = V>,
     {
         let slot = self
@@ -82,15 +92,24 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
             .or_default()
             .clone();
         let mut cached = slot.lock().await;
-        if let Some((started, value)) = cached.as_ref() {
-            if started.elapsed() < MAX_AGE {
-                return value.clone();
+        while let Some((started, value)) = cached.as_ref() {
+            let age = started.elapsed();
+            if age >= MAX_AGE {
+                break;
             }
+            if newer_than.is_none_or(|t| *started > t) {
+                return (*started, value.clone());
+            }
+            // Fresh but already seen: wait for it to expire, letting others read it meanwhile.
+            drop(cached);
+            tokio::time::sleep(MAX_AGE - age).await;
+            cached = slot.lock().await;
         }
+        let previous = cached.take().map(|(_, v)| v);
         let started = Instant::now();
-        let value = compute(started).await;
+        let value = compute(started, previous.clone()).await;
         *cached = Some((started, value.clone()));
-        value
+        (started, value)
     }
 }
 
@@ -128,8 +147,13 @@ impl Answers {
     }
 
     pub async fn get(&self, question: Question) -> Answer {
+        self.get_newer(question, None).await
+    }
+
+    /// The answer, computed after `newer_than` (see [`SingleFlight::get_newer`]).
+    pub async fn get_newer(&self, question: Question, newer_than: Option<Instant>) -> Answer {
         self.cache
-            .get(question, |started| async move {
+            .get_newer(question, newer_than, |started, _| async move {
                 let computed_at_ms = unix_ms();
                 let now = (computed_at_ms / 1000) as u32;
                 let q = &self.queries;
@@ -151,6 +175,7 @@ impl Answers {
                 }
             })
             .await
+            .1
     }
 }
 
@@ -165,11 +190,12 @@ mod tests {
         let runs = Arc::new(AtomicU32::new(0));
         let ask = |flight: Arc<SingleFlight<u8, u32>>, runs: Arc<AtomicU32>| async move {
             flight
-                .get(1, |_| async move {
+                .get_newer(1, None, |_, _| async move {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     runs.fetch_add(1, SeqCst) + 1
                 })
                 .await
+                .1
         };
         let answers = futures::future::join_all(
             (0..100).map(|_| tokio::spawn(ask(flight.clone(), runs.clone()))),
@@ -182,7 +208,7 @@ mod tests {
         );
         assert!(answers.iter().all(|a| *a.as_ref().unwrap() == 1));
         // Another key is its own question.
-        flight.get(2, |_| async { 7 }).await;
+        flight.get_newer(2, None, |_, _| async { 7 }).await;
         assert_eq!(ask(flight.clone(), runs.clone()).await, 1, "still fresh");
         tokio::time::sleep(MAX_AGE).await;
         assert_eq!(
@@ -198,7 +224,7 @@ mod tests {
         let flight: Arc<SingleFlight<u8, u32>> = Arc::default();
         let f = flight.clone();
         let abandoned = tokio::spawn(async move {
-            f.get(1, |_| async {
+            f.get_newer(1, None, |_, _| async {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 1
             })
@@ -206,9 +232,48 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         abandoned.abort();
-        let v = tokio::time::timeout(Duration::from_secs(5), flight.get(1, |_| async { 2 }))
-            .await
-            .expect("the slot is free again");
+        let (_, v) = tokio::time::timeout(
+            Duration::from_secs(5),
+            flight.get_newer(1, None, |_, _| async { 2 }),
+        )
+        .await
+        .expect("the slot is free again");
         assert_eq!(v, 2);
+    }
+
+    #[tokio::test]
+    async fn newer_than_waits_for_a_new_value_and_still_computes_once_per_max_age() {
+        let flight: Arc<SingleFlight<u8, u32>> = Arc::default();
+        let runs = Arc::new(AtomicU32::new(0));
+        let ask = |newer_than| {
+            let (flight, runs) = (flight.clone(), runs.clone());
+            async move {
+                flight
+                    .get_newer(1, newer_than, |_, previous| async move {
+                        let n = runs.fetch_add(1, SeqCst) + 1;
+                        assert_eq!(previous, (n > 1).then_some(n - 1), "handed the old value");
+                        n
+                    })
+                    .await
+            }
+        };
+        let start = Instant::now();
+        let (first, v1) = ask(None).await;
+        assert_eq!(v1, 1);
+        // Fresh: a caller with no demand, or one that saw an older value, gets it at once.
+        assert_eq!(ask(None).await.1, 1);
+        assert_eq!(ask(Some(start - Duration::from_millis(1))).await.1, 1);
+        // Ten callers that already saw it all wait for the next one, computed once.
+        let next = futures::future::join_all((0..10).map(|_| tokio::spawn(ask(Some(first))))).await;
+        for n in next {
+            let (started, v) = n.unwrap();
+            assert_eq!(v, 2);
+            assert!(started > first);
+            assert!(
+                started.duration_since(first) >= MAX_AGE,
+                "not before MAX_AGE"
+            );
+        }
+        assert_eq!(runs.load(SeqCst), 2);
     }
 }

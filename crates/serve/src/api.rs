@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -26,7 +26,15 @@ pub struct AppState {
     /// The stream's snapshot per range, made of the answers above and the health, as a
     /// whole Server-Sent Events frame: every open stream sends the same bytes (shared, not
     /// copied per viewer).
-    snapshots: Arc<SingleFlight<Range, Bytes>>,
+    snapshots: Arc<SingleFlight<Range, Frame>>,
+}
+
+/// A snapshot's SSE frame, and when the newest of its parts started: the next snapshot's
+/// parts must be newer, so no two snapshots show the same part.
+#[derive(Clone)]
+struct Frame {
+    bytes: Bytes,
+    newest_part: Instant,
 }
 
 impl AppState {
@@ -207,19 +215,22 @@ async fn healthz(State(s): State<AppState>) -> Response {
 }
 
 /// Everything the page shows, as one JSON document in an SSE frame (`event: snapshot`),
-/// made at most once a second per range from the shared answers. Parts read from ClickHouse
-/// are `null` when they fail, and `error` says why; `at_ms` is when the oldest part was
-/// computed.
-async fn snapshot(s: &AppState, range: Range) -> Bytes {
-    s.snapshots
-        .get(range, |_| async move {
+/// made at most once a second per range from the shared answers, newer than `newer_than`
+/// (the snapshot this viewer was sent last). Parts read from ClickHouse are `null` when they
+/// fail, and `error` says why; `at_ms` is when the oldest part was computed. Returns when
+/// the snapshot started, and its frame.
+async fn snapshot(s: &AppState, range: Range, newer_than: Option<Instant>) -> (Instant, Bytes) {
+    let (started, frame) = s
+        .snapshots
+        .get_newer(range, newer_than, |_, previous: Option<Frame>| async move {
             let a = &s.answers;
+            let after = previous.map(|f| f.newest_part);
             let (status, overview, sales, stock, recent) = tokio::join!(
-                a.get(Question::Status),
-                a.get(Question::Overview(range)),
-                a.get(Question::SalesHourly),
-                a.get(Question::StockTop),
-                a.get(Question::RecentSales)
+                a.get_newer(Question::Status, after),
+                a.get_newer(Question::Overview(range), after),
+                a.get_newer(Question::SalesHourly, after),
+                a.get_newer(Question::StockTop, after),
+                a.get_newer(Question::RecentSales, after)
             );
             let parts = [
                 ("status", status),
@@ -233,6 +244,11 @@ async fn snapshot(s: &AppState, range: Range) -> Bytes {
                 .map(|(_, a)| a.computed_at_ms)
                 .min()
                 .unwrap_or_else(unix_ms);
+            let newest_part = parts
+                .iter()
+                .map(|(_, a)| a.started)
+                .max()
+                .unwrap_or_else(Instant::now);
             let error = parts
                 .iter()
                 .find_map(|(_, a)| a.body.as_ref().err().map(|e| e.to_string()));
@@ -252,23 +268,26 @@ async fn snapshot(s: &AppState, range: Range) -> Bytes {
                 json!(error)
             ));
             // Compact JSON has no line break, so it is one `data:` line.
-            Bytes::from(format!("event: snapshot\ndata: {doc}\n\n"))
+            Frame {
+                bytes: Bytes::from(format!("event: snapshot\ndata: {doc}\n\n")),
+                newest_part,
+            }
         })
-        .await
+        .await;
+    (started, frame.bytes)
 }
 
-/// One snapshot at once, then one each time a second has passed since the last was sent.
-/// (A fixed one-second beat would send 60 a minute instead of ~50 at 10M events, but it can
-/// compose a snapshot from parts the previous one already had: those are cached for a
-/// second. The beat needs parts newer than the previous snapshot first.)
+/// One snapshot at once, then one a second on a fixed beat (a late one delays the beat
+/// rather than bunching), each newer than the one before: a viewer whose beat comes before
+/// a new snapshot exists waits for it, so every viewer gets each snapshot once.
 async fn stream(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     let range = range_of(&p)?;
-    let frames = futures::stream::unfold((s, true), move |(s, first)| async move {
-        if !first {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        let frame = snapshot(&s, range).await;
-        Some((Ok::<_, Infallible>(frame), (s, false)))
+    let mut beat = tokio::time::interval(Duration::from_secs(1));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let frames = futures::stream::unfold((s, beat, None), move |(s, mut beat, last)| async move {
+        beat.tick().await;
+        let (started, frame) = snapshot(&s, range, last).await;
+        Some((Ok::<_, Infallible>(frame), (s, beat, Some(started))))
     });
     Ok((
         [
