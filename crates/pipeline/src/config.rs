@@ -48,6 +48,16 @@ pub struct CommonArgs {
     /// ClickHouse database holding the pipeline's tables [default: default].
     #[arg(long, env = "CLICKHOUSE_DATABASE", global = true)]
     pub database: Option<String>,
+    /// ClickHouse before 21.7 only: the profile its Kafka engine runs with, the one the
+    /// server's <default_profile> names; checked for the raw-line reader's CSV settings
+    /// [default: default].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_ENGINE_PROFILE",
+        global = true,
+        value_name = "PROFILE"
+    )]
+    pub clickhouse_engine_profile: Option<String>,
     /// Sharded cluster mode: the cluster's name in the servers' `remote_servers`. Each shard
     /// gets its own tables and Kafka tables (one consumer group across shards); the page
     /// and the checks read Distributed tables in `<database>_all`. Apply the schema on
@@ -127,6 +137,7 @@ struct FileConfig {
     clickhouse_user: Option<String>,
     clickhouse_password: Option<String>,
     database: Option<String>,
+    clickhouse_engine_profile: Option<String>,
     cluster: Option<String>,
     shard_urls: Option<String>,
     kafka_security_protocol: Option<String>,
@@ -148,6 +159,8 @@ pub struct Config {
     pub clickhouse_user: Option<String>,
     pub clickhouse_password: Option<String>,
     pub database: String,
+    /// The profile the server's Kafka engine runs with (ClickHouse before 21.7).
+    pub clickhouse_engine_profile: String,
     pub cluster: Option<String>,
     /// Cluster mode: the servers whose parts the duplicate and rollup checks read.
     pub shard_urls: Vec<String>,
@@ -173,6 +186,7 @@ impl std::fmt::Debug for Config {
                 &self.clickhouse_password.as_ref().map(|_| "***"),
             )
             .field("database", &self.database)
+            .field("clickhouse_engine_profile", &self.clickhouse_engine_profile)
             .field("cluster", &self.cluster)
             .field("shard_urls", &self.shard_urls)
             .field("kafka_security", &self.kafka_security)
@@ -210,6 +224,11 @@ impl CommonArgs {
             clickhouse_user: pick(&self.clickhouse_user, file.clickhouse_user),
             clickhouse_password: pick(&self.clickhouse_password, file.clickhouse_password),
             database: pick(&self.database, file.database).unwrap_or_else(|| "default".into()),
+            clickhouse_engine_profile: pick(
+                &self.clickhouse_engine_profile,
+                file.clickhouse_engine_profile,
+            )
+            .unwrap_or_else(|| schema::DEFAULT_ENGINE_PROFILE.into()),
             cluster: pick(&self.cluster, file.cluster).filter(|c| !c.is_empty()),
             shard_urls: pick(&self.shard_urls, file.shard_urls)
                 .map(|u| {
@@ -360,6 +379,7 @@ impl Config {
         s.warehouse_topic = self.warehouse_topic.clone();
         s.cluster = self.cluster.clone();
         s.kafka_security = self.kafka_security.clone();
+        s.engine_profile = self.clickhouse_engine_profile.clone();
         s
     }
 

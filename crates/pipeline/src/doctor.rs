@@ -154,11 +154,37 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
                 "check --clickhouse-user and its grants",
             )),
         }
+        if schema::Features::for_version(v).is_ok_and(|f| !f.kafka_error_stream) {
+            checks.push(engine_profile(config, &ch).await);
+        }
         if broker_ok && opts.check_clickhouse_to_broker {
             checks.push(clickhouse_reaches_broker(config, &kafka, v).await);
         }
     }
     checks
+}
+
+/// Servers before 21.7: the profile the Kafka engine runs with suits the raw-line reader
+/// (see `schema::require_engine_profile`).
+async fn engine_profile(config: &Config, ch: &clickhouse_http::Client) -> Check {
+    const NAME: &str = "engine profile";
+    let profile = &config.clickhouse_engine_profile;
+    match schema::engine_profile_mismatches(ch, profile).await {
+        Ok(wrong) if wrong.is_empty() => Check::ok(
+            NAME,
+            format!("profile {profile:?} reads raw lines (DEL delimiter, no quoting)"),
+        ),
+        Ok(wrong) => Check::fail(
+            NAME,
+            schema::engine_profile_problem(profile, &wrong),
+            "add the XML above to the server's users.xml and restart it",
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            e.to_string(),
+            "connect as a user that may switch profiles (not readonly)",
+        ),
+    }
 }
 
 async fn blocking<T: Send + 'static>(

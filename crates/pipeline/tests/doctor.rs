@@ -67,6 +67,68 @@ async fn names_a_broker_address_that_does_not_resolve() {
     assert!(!text.contains("scripts/services start"), "{text}");
 }
 
+/// A server before 21.7 whose Kafka engine runs with ClickHouse's CSV defaults (as Debian's
+/// users.xml has them) would take the schema and land nothing. The local server's `client`
+/// profile has exactly those defaults: named as the engine's profile, `doctor` fails with
+/// the XML to add, `schema apply` creates nothing, and `up` refuses to start.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_profile_with_csv_defaults_is_refused_with_the_xml_to_add() {
+    let env = TestEnv::new("doctor_profile").await;
+    let version = env.root().version().await.unwrap();
+    let flag = ["--clickhouse-engine-profile", "client"];
+    let doctor = pipeline(&env, &[&["doctor", "--quick"][..], &flag].concat());
+    let text = stdout(&doctor);
+    if version.at_least(21, 7) {
+        // Current servers read messages whole: the profile is not their concern.
+        assert!(!text.contains("engine profile"), "{text}");
+        return;
+    }
+    assert_eq!(doctor.status.code(), Some(1), "{text}");
+    for line in [
+        "FAIL engine profile",
+        r#"format_csv_delimiter is "," (needs U+007F)"#,
+        r#"format_csv_allow_double_quotes is "1" (needs "0")"#,
+        "        <client>",
+        "            <format_csv_delimiter>&#127;</format_csv_delimiter>",
+        "            <format_csv_allow_single_quotes>0</format_csv_allow_single_quotes>",
+        "            <format_csv_allow_double_quotes>0</format_csv_allow_double_quotes>",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+    // The server's own default profile is set up (scripts/services renders it so).
+    // (The topics do not exist yet: doctor fails on those, not on the profile.)
+    let ok = stdout(&pipeline(&env, &["doctor", "--quick"]));
+    assert!(ok.contains("ok   engine profile"), "{ok}");
+
+    let apply = pipeline(&env, &[&flag[..], &["schema", "apply"]].concat());
+    let err = String::from_utf8_lossy(&apply.stderr);
+    assert_ne!(apply.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("<format_csv_delimiter>&#127;</format_csv_delimiter>"),
+        "{err}"
+    );
+    let created: Vec<serde_json::Value> = env
+        .root()
+        .query(&format!(
+            "SELECT name FROM system.tables WHERE database = '{}'",
+            env.database
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created, Vec::<serde_json::Value>::new(), "nothing created");
+
+    let up = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(env.pipeline_args())
+        .args(flag)
+        .args(["up", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    let out = format!("{}{}", stdout(&up), String::from_utf8_lossy(&up.stderr));
+    assert_ne!(up.status.code(), Some(0), "{out}");
+    assert!(out.contains("FAIL engine profile"), "{out}");
+    env.drop_database().await;
+}
+
 #[test]
 fn a_wrong_flag_is_a_clear_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))

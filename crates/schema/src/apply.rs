@@ -121,6 +121,9 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         Some(c) => crate::cluster::on_cluster(&s, c),
         None => s,
     };
+    if !crate::Features::for_version(server)?.kafka_error_stream {
+        crate::require_engine_profile(client, &config.engine_profile).await?;
+    }
     let r = render(config, server)?;
     let db = &config.database;
     if let Some(k) = &config.kafka_security {

@@ -11,6 +11,7 @@
 
 mod apply;
 mod cluster;
+mod engine_profile;
 mod features;
 
 pub use apply::{
@@ -19,6 +20,10 @@ pub use apply::{
 };
 pub use clickhouse_http::ServerVersion;
 pub use cluster::distributed_database;
+pub use engine_profile::{
+    engine_profile_mismatches, engine_profile_problem, require_engine_profile, Mismatch,
+    DEFAULT_ENGINE_PROFILE,
+};
 pub use features::Features;
 
 use std::collections::BTreeMap;
@@ -144,6 +149,9 @@ pub struct SchemaConfig {
     /// The cluster's shards have replicas: every DDL statement goes ON CLUSTER and every
     /// MergeTree table is Replicated (`cluster.rs`). `apply` sets it from the cluster.
     pub replicated: bool,
+    /// The profile the server's Kafka engine runs with (`<default_profile>`), checked on
+    /// servers whose Kafka tables read raw lines (`engine_profile.rs`).
+    pub engine_profile: String,
 }
 
 impl SchemaConfig {
@@ -160,6 +168,7 @@ impl SchemaConfig {
             cluster: None,
             kafka_security: None,
             replicated: false,
+            engine_profile: DEFAULT_ENGINE_PROFILE.into(),
         }
     }
 
