@@ -114,13 +114,23 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
     // The configured database may not exist yet: ask from `system`.
     let ch = config.clickhouse().with_database("system");
     let version = match ch.version().await {
-        Ok(v) => {
-            checks.push(Check::ok(
-                "clickhouse",
-                format!("{} answers, version {v}", config.clickhouse_url),
-            ));
-            Some(v)
-        }
+        Ok(v) => match schema::Features::for_version(v) {
+            Ok(_) => {
+                checks.push(Check::ok(
+                    "clickhouse",
+                    format!("{} answers, version {v}", config.clickhouse_url),
+                ));
+                Some(v)
+            }
+            Err(e) => {
+                checks.push(Check::fail(
+                    "clickhouse",
+                    format!("{} answers, but {e}", config.clickhouse_url),
+                    "the schema supports ClickHouse 18.16 and 21.7 or later",
+                ));
+                None
+            }
+        },
         Err(e) => {
             checks.push(Check::fail("clickhouse", e.to_string(), START_HINT));
             None

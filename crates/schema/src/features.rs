@@ -9,6 +9,12 @@ use crate::{Error, Result};
 /// The oldest server the schema supports (what Debian ships).
 pub const OLDEST: ServerVersion = ServerVersion::new(18, 16, 0);
 
+/// The first version of the current family: every version from here on is supported.
+pub const CURRENT: ServerVersion = ServerVersion::new(21, 7, 0);
+
+/// Only two families pass [`Features::for_version`]: 18.16, where every flag below is false,
+/// and 21.7 or later, where every one is true but `kafka_sasl_settings` (25.4+). The flags
+/// name what each `.sql` branch relies on, not versions anyone runs in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
     /// `_topic`, `_key` and `_offset` virtual columns of the Kafka engine (19.1+; 18.16 has none).
@@ -38,6 +44,15 @@ impl Features {
         if v < OLDEST {
             return Err(Error::Invalid(format!(
                 "ClickHouse {v} is older than the oldest supported version, {OLDEST}"
+            )));
+        }
+        // Two families are supported and tested: 18.16 (the stand-in these machines run) and
+        // current servers. The versions between had neither's tests behind them.
+        if v.at_least(19, 0) && !v.at_least(CURRENT.major, CURRENT.minor) {
+            return Err(Error::Invalid(format!(
+                "ClickHouse {v} is between the two families supported: 18.16, and {}.{} or \
+                 later (25.x included); upgrade the server",
+                CURRENT.major, CURRENT.minor
             )));
         }
         Ok(Features {
@@ -72,5 +87,29 @@ impl fmt::Display for Features {
             "kafka_virtual_columns={}, kafka_partition_column={}, kafka_modern_settings={}, kafka_error_stream={}, cascading_views={}, kafka_sasl_settings={}, table_ttl={}",
             self.kafka_virtual_columns, self.kafka_partition_column, self.kafka_modern_settings, self.kafka_error_stream, self.cascading_views, self.kafka_sasl_settings, self.table_ttl
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_families_and_nothing_between() {
+        let v = |a, b| Features::for_version(ServerVersion::new(a, b, 1));
+        let old = v(18, 16).unwrap();
+        assert!(!old.kafka_virtual_columns && !old.cascading_views && !old.kafka_error_stream);
+        for (a, b) in [(21, 7), (23, 3), (25, 8), (26, 9)] {
+            let f = v(a, b).unwrap();
+            assert!(f.kafka_virtual_columns && f.cascading_views && f.kafka_error_stream);
+        }
+        for (a, b) in [(19, 1), (20, 3), (21, 6)] {
+            let e = v(a, b).unwrap_err().to_string();
+            assert!(
+                e.contains("between the two families") && e.contains("21.7"),
+                "{e}"
+            );
+        }
+        assert!(v(18, 14).is_err());
     }
 }
