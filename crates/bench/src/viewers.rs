@@ -49,6 +49,9 @@ const FLUSH_LOGS_SQL: &str = include_str!("../sql/api/flush_logs.sql");
 /// viewers against one viewer.
 pub const TARGET_SNAPSHOTS_PER_MIN: f64 = 55.0;
 pub const TARGET_QPS_RATIO: f64 = 1.10;
+/// serve's peak RSS with the whole audience connected (the api phase's 50 MB is for its
+/// dashboard load alone).
+pub const TARGET_RSS_MB: f64 = 64.0;
 /// The API endpoints of the HTTP load, requested alternately.
 const LOAD_PATHS: [&str; 2] = ["/api/overview", "/api/sales"];
 /// How long the N viewers may take to each get a first snapshot.
@@ -925,7 +928,7 @@ fn report(opts: &ViewersOptions, server: &str, r: ViewersRun) -> PhaseReport {
             "{:.1} (at the end {:.1})",
             r.serve_peak_rss_mb, r.serve_rss_end_mb
         ),
-        format!("≤ {}", api::TARGET_RSS_MB),
+        format!("≤ {TARGET_RSS_MB}"),
     ]);
     table.row(vec![
         "serve CPU s over the run (share of one core)".into(),
@@ -1007,7 +1010,7 @@ fn report(opts: &ViewersOptions, server: &str, r: ViewersRun) -> PhaseReport {
         "targets": {
             "snapshots_per_60s": TARGET_SNAPSHOTS_PER_MIN,
             "qps_ratio": TARGET_QPS_RATIO,
-            "rss_mb": api::TARGET_RSS_MB,
+            "rss_mb": TARGET_RSS_MB,
         },
         "window_s": opts.window.as_secs_f64(),
         "http_connections": opts.http_connections,
