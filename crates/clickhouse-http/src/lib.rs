@@ -18,7 +18,7 @@ pub use version::ServerVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("ClickHouse at {url} is unreachable: {source}")]
+    #[error("ClickHouse at {url} is unreachable: {}", causes(.source))]
     Unreachable {
         url: String,
         #[source]
@@ -51,6 +51,19 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// An error and its causes on one line: reqwest's own text ("error sending request for
+/// url …") does not say whether the connection was refused, reset or closed.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -81,7 +94,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(60))
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the server's keep_alive_timeout (3 s by default, on 18.16 and current):
+            // a request written to a connection the server is closing fails as unreachable.
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("a plain HTTP client always builds");
         Client {
@@ -190,9 +205,18 @@ impl Client {
             sql.trim_end().trim_end_matches(';')
         );
         // 64-bit integers as JSON numbers, not strings; a URL setting every version takes.
-        let text = self
-            .post_with(&sql, &[("output_format_json_quote_64bit_integers", "0")])
-            .await?;
+        let extra = [("output_format_json_quote_64bit_integers", "0")];
+        let text = match self.post_with(&sql, &extra).await {
+            // A read may be sent again: once, when the request failed in transport (a pooled
+            // connection closed under it), not when it timed out or nothing listens.
+            Err(Error::Unreachable { source, .. })
+                if !source.is_timeout() && !source.is_connect() =>
+            {
+                tracing::debug!(error = %causes(&source), "clickhouse read failed in transport; sent again");
+                self.post_with(&sql, &extra).await?
+            }
+            other => other?,
+        };
         text.lines()
             .filter(|l| !l.is_empty())
             .map(|l| serde_json::from_str(l).map_err(|e| Error::Decode(format!("{e} in row {l}"))))
