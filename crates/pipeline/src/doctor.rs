@@ -115,12 +115,12 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
     let ch = config.clickhouse().with_database("system");
     let version = match ch.version().await {
         Ok(v) => match schema::Features::for_version(v) {
-            Ok(_) => {
+            Ok(features) => {
                 checks.push(Check::ok(
                     "clickhouse",
                     format!("{} answers, version {v}", config.clickhouse_url),
                 ));
-                Some(v)
+                Some((v, features))
             }
             Err(e) => {
                 checks.push(Check::fail(
@@ -136,7 +136,7 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
             None
         }
     };
-    if let Some(v) = version {
+    if let Some((v, features)) = version {
         #[derive(serde::Deserialize)]
         struct N {
             n: u64,
@@ -164,7 +164,7 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
                 "check --clickhouse-user and its grants",
             )),
         }
-        if schema::Features::for_version(v).is_ok_and(|f| !f.kafka_error_stream) {
+        if !features.kafka_error_stream {
             checks.push(engine_profile(config, &ch).await);
         }
         if broker_ok && opts.check_clickhouse_to_broker {
