@@ -1,115 +1,73 @@
-//! Options shared by every subcommand. Each comes from, in order: the flag, its environment
-//! variable, the `--config` TOML file, the default.
+//! Options shared by every subcommand, defined once: [`CommonArgs`] is both the flags (with
+//! their environment variables) and the `--config` TOML file. Each option comes from, in
+//! order: the flag, its environment variable, the file, the default.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
 pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
 
-#[derive(Debug, Clone, Args)]
+/// A password or token: `Debug` and `Display` print `***`, so no log, error or `{:?}` of a
+/// config shows it; [`Secret::expose`] is the one way to the text.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The shared options, as flags and environment variables (clap) and as the keys of the
+/// `--config` file (serde, snake_case, unknown keys refused). Every field is optional here;
+/// [`CommonArgs::resolve`] lays the levels over each other and fills in the defaults.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CommonArgs {
     /// TOML file with any of the options below (snake_case keys); flags and env win over it.
     #[arg(long, env = "PIPELINE_CONFIG", global = true, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
+
     /// Kafka bootstrap servers, as this program reaches them [default: 127.0.0.1:9092].
     #[arg(
         long,
         env = "KAFKA_BROKERS",
         global = true,
-        value_name = "HOST:PORT,..."
+        value_name = "HOST:PORT,...",
+        help_heading = "Kafka"
     )]
     pub kafka_brokers: Option<String>,
-    /// The brokers as the ClickHouse server reaches them (differs in Docker) [default: --kafka-brokers].
-    #[arg(
-        long,
-        env = "CLICKHOUSE_KAFKA_BROKERS",
-        global = true,
-        value_name = "HOST:PORT,..."
-    )]
-    pub clickhouse_kafka_brokers: Option<String>,
-    /// ClickHouse HTTP interface [default: http://127.0.0.1:8123].
-    #[arg(long, env = "CLICKHOUSE_URL", global = true, value_name = "URL")]
-    pub clickhouse_url: Option<String>,
-    /// ClickHouse user [default: the server's default user].
-    #[arg(long, env = "CLICKHOUSE_USER", global = true)]
-    pub clickhouse_user: Option<String>,
-    /// ClickHouse password (never logged; prefer the environment variable).
-    #[arg(
-        long,
-        env = "CLICKHOUSE_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
-    pub clickhouse_password: Option<String>,
-    /// ClickHouse database holding the pipeline's tables [default: default].
-    #[arg(long, env = "CLICKHOUSE_DATABASE", global = true)]
-    pub database: Option<String>,
-    /// ClickHouse before 21.7 only: the profile its Kafka engine runs with, the one the
-    /// server's <default_profile> names; checked for the raw-line reader's CSV settings
-    /// [default: default].
-    #[arg(
-        long,
-        env = "CLICKHOUSE_ENGINE_PROFILE",
-        global = true,
-        value_name = "PROFILE"
-    )]
-    pub clickhouse_engine_profile: Option<String>,
-    /// Sharded cluster mode: the cluster's name in the servers' `remote_servers`. Each shard
-    /// gets its own tables and Kafka tables (one consumer group across shards); the page
-    /// and the checks read Distributed tables in `<database>_all`. Apply the schema on
-    /// every shard (`pipeline schema apply --clickhouse-url <shard>`).
-    #[arg(long, env = "PIPELINE_CLUSTER", global = true, value_name = "NAME")]
-    pub cluster: Option<String>,
-    /// Cluster mode: every shard's HTTP URL, for the duplicate and rollup checks, which read
-    /// each server's new parts [default: --clickhouse-url only].
-    #[arg(
-        long,
-        env = "PIPELINE_SHARD_URLS",
-        global = true,
-        value_name = "URL,..."
-    )]
-    pub shard_urls: Option<String>,
-    /// Kafka security protocol for every client and the ClickHouse Kafka engine:
-    /// plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
-    #[arg(
-        long,
-        env = "KAFKA_SECURITY_PROTOCOL",
-        global = true,
-        value_name = "PROTOCOL"
-    )]
-    pub kafka_security_protocol: Option<String>,
-    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-    #[arg(
-        long,
-        env = "KAFKA_SASL_MECHANISM",
-        global = true,
-        value_name = "MECHANISM"
-    )]
-    pub kafka_sasl_mechanism: Option<String>,
-    /// SASL user name.
-    #[arg(long, env = "KAFKA_SASL_USERNAME", global = true, value_name = "USER")]
-    pub kafka_sasl_username: Option<String>,
-    /// SASL password (never logged; prefer the environment variable).
-    #[arg(
-        long,
-        env = "KAFKA_SASL_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
-    pub kafka_sasl_password: Option<String>,
-    /// CA certificate file for ssl/sasl_ssl, for this program's clients (the ClickHouse
-    /// server takes its own from its config).
-    #[arg(
-        long,
-        env = "KAFKA_SSL_CA_LOCATION",
-        global = true,
-        value_name = "FILE"
-    )]
-    pub kafka_ssl_ca_location: Option<String>,
+    /// Topic of sales events [default: sales].
+    #[arg(long, env = "SALES_TOPIC", global = true, help_heading = "Kafka")]
+    pub sales_topic: Option<String>,
+    /// Topic of warehouse (stock movement) events [default: warehouse].
+    #[arg(long, env = "WAREHOUSE_TOPIC", global = true, help_heading = "Kafka")]
+    pub warehouse_topic: Option<String>,
     /// Replication factor of the topics this program creates; topics that exist are left as
     /// they are [default: the broker's own default.replication.factor].
     #[arg(
@@ -117,47 +75,146 @@ pub struct CommonArgs {
         env = "KAFKA_TOPIC_REPLICATION_FACTOR",
         global = true,
         value_name = "N",
-        value_parser = clap::value_parser!(i16).range(1..)
+        value_parser = clap::value_parser!(i16).range(1..),
+        help_heading = "Kafka"
     )]
     pub topic_replication_factor: Option<i16>,
-    /// Topic of sales events [default: sales].
-    #[arg(long, env = "SALES_TOPIC", global = true)]
-    pub sales_topic: Option<String>,
-    /// Topic of warehouse (stock movement) events [default: warehouse].
-    #[arg(long, env = "WAREHOUSE_TOPIC", global = true)]
-    pub warehouse_topic: Option<String>,
-}
+    /// Kafka security protocol for every client and the ClickHouse Kafka engine:
+    /// plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
+    #[arg(
+        long,
+        env = "KAFKA_SECURITY_PROTOCOL",
+        global = true,
+        value_name = "PROTOCOL",
+        help_heading = "Kafka"
+    )]
+    pub kafka_security_protocol: Option<String>,
+    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(
+        long,
+        env = "KAFKA_SASL_MECHANISM",
+        global = true,
+        value_name = "MECHANISM",
+        help_heading = "Kafka"
+    )]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[arg(
+        long,
+        env = "KAFKA_SASL_USERNAME",
+        global = true,
+        value_name = "USER",
+        help_heading = "Kafka"
+    )]
+    pub kafka_sasl_username: Option<String>,
+    /// SASL password (never logged; prefer the environment variable).
+    #[arg(
+        long,
+        env = "KAFKA_SASL_PASSWORD",
+        global = true,
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        help_heading = "Kafka"
+    )]
+    pub kafka_sasl_password: Option<Secret>,
+    /// CA certificate file for ssl/sasl_ssl, for this program's clients (the ClickHouse
+    /// server takes its own from its config).
+    #[arg(
+        long,
+        env = "KAFKA_SSL_CA_LOCATION",
+        global = true,
+        value_name = "FILE",
+        help_heading = "Kafka"
+    )]
+    pub kafka_ssl_ca_location: Option<String>,
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    kafka_brokers: Option<String>,
-    clickhouse_kafka_brokers: Option<String>,
-    clickhouse_url: Option<String>,
-    clickhouse_user: Option<String>,
-    clickhouse_password: Option<String>,
-    database: Option<String>,
-    clickhouse_engine_profile: Option<String>,
-    cluster: Option<String>,
-    shard_urls: Option<String>,
-    kafka_security_protocol: Option<String>,
-    kafka_sasl_mechanism: Option<String>,
-    kafka_sasl_username: Option<String>,
-    kafka_sasl_password: Option<String>,
-    kafka_ssl_ca_location: Option<String>,
-    topic_replication_factor: Option<i16>,
-    sales_topic: Option<String>,
-    warehouse_topic: Option<String>,
+    /// ClickHouse HTTP interface [default: http://127.0.0.1:8123].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_URL",
+        global = true,
+        value_name = "URL",
+        help_heading = "ClickHouse"
+    )]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse user [default: the server's default user].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_USER",
+        global = true,
+        help_heading = "ClickHouse"
+    )]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password (never logged; prefer the environment variable).
+    #[arg(
+        long,
+        env = "CLICKHOUSE_PASSWORD",
+        global = true,
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        help_heading = "ClickHouse"
+    )]
+    pub clickhouse_password: Option<Secret>,
+    /// ClickHouse database holding the pipeline's tables [default: default].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_DATABASE",
+        global = true,
+        help_heading = "ClickHouse"
+    )]
+    pub database: Option<String>,
+    /// The brokers as the ClickHouse server reaches them (differs in Docker) [default: --kafka-brokers].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_KAFKA_BROKERS",
+        global = true,
+        value_name = "HOST:PORT,...",
+        help_heading = "ClickHouse"
+    )]
+    pub clickhouse_kafka_brokers: Option<String>,
+    /// ClickHouse before 21.7 only: the profile its Kafka engine runs with, the one the
+    /// server's <default_profile> names; checked for the raw-line reader's CSV settings
+    /// [default: default].
+    #[arg(
+        long,
+        env = "CLICKHOUSE_ENGINE_PROFILE",
+        global = true,
+        value_name = "PROFILE",
+        help_heading = "ClickHouse"
+    )]
+    pub clickhouse_engine_profile: Option<String>,
+    /// Sharded cluster mode: the cluster's name in the servers' `remote_servers`. Each shard
+    /// gets its own tables and Kafka tables (one consumer group across shards); the page
+    /// and the checks read Distributed tables in `<database>_all`. Apply the schema on
+    /// every shard (`pipeline schema apply --clickhouse-url <shard>`).
+    #[arg(
+        long,
+        env = "PIPELINE_CLUSTER",
+        global = true,
+        value_name = "NAME",
+        help_heading = "ClickHouse"
+    )]
+    pub cluster: Option<String>,
+    /// Cluster mode: every shard's HTTP URL, for the duplicate and rollup checks, which read
+    /// each server's new parts [default: --clickhouse-url only].
+    #[arg(
+        long,
+        env = "PIPELINE_SHARD_URLS",
+        global = true,
+        value_name = "URL,...",
+        help_heading = "ClickHouse"
+    )]
+    pub shard_urls: Option<String>,
 }
 
 /// The options after resolution.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub kafka_brokers: String,
     pub clickhouse_kafka_brokers: String,
     pub clickhouse_url: String,
     pub clickhouse_user: Option<String>,
-    pub clickhouse_password: Option<String>,
+    pub clickhouse_password: Option<Secret>,
     pub database: String,
     /// The profile the server's Kafka engine runs with (ClickHouse before 21.7).
     pub clickhouse_engine_profile: String,
@@ -174,63 +231,38 @@ pub struct Config {
     pub warehouse_topic: String,
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("kafka_brokers", &self.kafka_brokers)
-            .field("clickhouse_kafka_brokers", &self.clickhouse_kafka_brokers)
-            .field("clickhouse_url", &self.clickhouse_url)
-            .field("clickhouse_user", &self.clickhouse_user)
-            .field(
-                "clickhouse_password",
-                &self.clickhouse_password.as_ref().map(|_| "***"),
-            )
-            .field("database", &self.database)
-            .field("clickhouse_engine_profile", &self.clickhouse_engine_profile)
-            .field("cluster", &self.cluster)
-            .field("shard_urls", &self.shard_urls)
-            .field("kafka_security", &self.kafka_security)
-            .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
-            .field("topic_replication_factor", &self.topic_replication_factor)
-            .field("sales_topic", &self.sales_topic)
-            .field("warehouse_topic", &self.warehouse_topic)
-            .finish()
-    }
-}
-
 impl CommonArgs {
     pub fn resolve(&self) -> Result<Config> {
-        let file = match &self.config {
+        let o = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("config file {} is not valid", path.display()))?
+                let file = toml::from_str::<CommonArgs>(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?;
+                self.over(file)?
             }
-            None => FileConfig::default(),
+            None => self.clone(),
         };
-        let pick = |flag: &Option<String>, file: Option<String>| flag.clone().or(file);
-        let kafka_brokers = pick(&self.kafka_brokers, file.kafka_brokers)
+        let kafka_brokers = o
+            .kafka_brokers
             .unwrap_or_else(|| DEFAULT_KAFKA_BROKERS.into());
         let config = Config {
-            clickhouse_kafka_brokers: pick(
-                &self.clickhouse_kafka_brokers,
-                file.clickhouse_kafka_brokers,
-            )
-            .unwrap_or_else(|| kafka_brokers.clone()),
+            clickhouse_kafka_brokers: o
+                .clickhouse_kafka_brokers
+                .unwrap_or_else(|| kafka_brokers.clone()),
             kafka_brokers,
-            clickhouse_url: pick(&self.clickhouse_url, file.clickhouse_url)
+            clickhouse_url: o
+                .clickhouse_url
                 .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.into()),
-            clickhouse_user: pick(&self.clickhouse_user, file.clickhouse_user),
-            clickhouse_password: pick(&self.clickhouse_password, file.clickhouse_password),
-            database: pick(&self.database, file.database).unwrap_or_else(|| "default".into()),
-            clickhouse_engine_profile: pick(
-                &self.clickhouse_engine_profile,
-                file.clickhouse_engine_profile,
-            )
-            .unwrap_or_else(|| schema::DEFAULT_ENGINE_PROFILE.into()),
-            cluster: pick(&self.cluster, file.cluster).filter(|c| !c.is_empty()),
-            shard_urls: pick(&self.shard_urls, file.shard_urls)
+            clickhouse_user: o.clickhouse_user,
+            clickhouse_password: o.clickhouse_password,
+            database: o.database.unwrap_or_else(|| "default".into()),
+            clickhouse_engine_profile: o
+                .clickhouse_engine_profile
+                .unwrap_or_else(|| schema::DEFAULT_ENGINE_PROFILE.into()),
+            cluster: o.cluster.filter(|c| !c.is_empty()),
+            shard_urls: o
+                .shard_urls
                 .map(|u| {
                     u.split(',')
                         .map(|s| s.trim().to_string())
@@ -239,19 +271,15 @@ impl CommonArgs {
                 })
                 .unwrap_or_default(),
             kafka_security: kafka_security(
-                pick(&self.kafka_security_protocol, file.kafka_security_protocol),
-                pick(&self.kafka_sasl_mechanism, file.kafka_sasl_mechanism),
-                pick(&self.kafka_sasl_username, file.kafka_sasl_username),
-                pick(&self.kafka_sasl_password, file.kafka_sasl_password),
+                o.kafka_security_protocol,
+                o.kafka_sasl_mechanism,
+                o.kafka_sasl_username,
+                o.kafka_sasl_password,
             )?,
-            kafka_ssl_ca_location: pick(&self.kafka_ssl_ca_location, file.kafka_ssl_ca_location),
-            topic_replication_factor: self
-                .topic_replication_factor
-                .or(file.topic_replication_factor),
-            sales_topic: pick(&self.sales_topic, file.sales_topic)
-                .unwrap_or_else(|| "sales".into()),
-            warehouse_topic: pick(&self.warehouse_topic, file.warehouse_topic)
-                .unwrap_or_else(|| "warehouse".into()),
+            kafka_ssl_ca_location: o.kafka_ssl_ca_location,
+            topic_replication_factor: o.topic_replication_factor,
+            sales_topic: o.sales_topic.unwrap_or_else(|| "sales".into()),
+            warehouse_topic: o.warehouse_topic.unwrap_or_else(|| "warehouse".into()),
         };
         clickhouse_http::ident(&config.database).context("--database")?;
         if let Some(c) = &config.cluster {
@@ -281,6 +309,24 @@ impl CommonArgs {
         }
         Ok(config)
     }
+    /// These options (flags, or their environment variables) laid over those of the file,
+    /// key by key. Both sides are this one struct, so they go through its serde form and no
+    /// field is listed a second time: a key set here replaces the file's.
+    fn over(&self, file: CommonArgs) -> Result<CommonArgs> {
+        let table = |o: &CommonArgs| -> Result<toml::Table> {
+            match toml::Value::try_from(o).context("options as TOML")? {
+                toml::Value::Table(t) => Ok(t),
+                other => anyhow::bail!("options as TOML: a table, not {}", other.type_str()),
+            }
+        };
+        let mut merged = table(&file)?;
+        merged.extend(table(self)?);
+        let mut options: CommonArgs = toml::Value::Table(merged)
+            .try_into()
+            .context("options laid over the config file")?;
+        options.config = self.config.clone();
+        Ok(options)
+    }
 }
 
 /// The Kafka security options, checked together: a SASL setting needs a sasl_* protocol,
@@ -289,7 +335,7 @@ fn kafka_security(
     protocol: Option<String>,
     mechanism: Option<String>,
     username: Option<String>,
-    password: Option<String>,
+    password: Option<Secret>,
 ) -> Result<Option<schema::KafkaSecurity>> {
     let sasl = mechanism.is_some() || username.is_some() || password.is_some();
     let Some(protocol) = protocol.map(|p| p.to_ascii_lowercase()) else {
@@ -325,7 +371,7 @@ fn kafka_security(
         protocol,
         sasl_mechanism: mechanism,
         sasl_username: username,
-        sasl_password: password,
+        sasl_password: password.map(|p| p.expose().to_string()),
     }))
 }
 
@@ -339,7 +385,9 @@ impl Config {
         clickhouse_http::Client::new(url)
             .with_user(
                 self.clickhouse_user.clone(),
-                self.clickhouse_password.clone(),
+                self.clickhouse_password
+                    .as_ref()
+                    .map(|p| p.expose().to_string()),
             )
             .with_database(&self.database)
     }
@@ -407,6 +455,14 @@ mod tests {
         common: super::CommonArgs,
     }
 
+    /// Held by every test that sets or removes an environment variable, or reads an option
+    /// another test sets by one: the environment is the process's, shared by all tests.
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+        ENV.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn resolve(args: &[&str]) -> anyhow::Result<super::Config> {
         Cli::try_parse_from(std::iter::once("pipeline").chain(args.iter().copied()))?
             .common
@@ -465,6 +521,7 @@ mod tests {
 
     #[test]
     fn flag_beats_env_beats_file_beats_default() {
+        let _env = env_lock();
         let dir = std::env::temp_dir().join(format!("pipeline-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("p.toml");
@@ -520,6 +577,7 @@ mod tests {
 
     #[test]
     fn topic_replication_is_the_brokers_unless_set() {
+        let _env = env_lock();
         let dir = std::env::temp_dir().join(format!("pipeline-replication-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("p.toml");
@@ -556,5 +614,97 @@ mod tests {
         let c = resolve(&["--clickhouse-password", "s3cret"]).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(!format!("{:?}", c.clickhouse()).contains("s3cret"));
+        let secret: super::Secret = "s3cret".parse().unwrap();
+        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
+        assert_eq!(secret.expose(), "s3cret");
+    }
+
+    /// The file takes every option the flags take (they are one struct), with its type, and
+    /// a flag replaces only its own key.
+    #[test]
+    fn every_option_can_come_from_the_file() {
+        let _env = env_lock();
+        for v in [
+            "KAFKA_BROKERS",
+            "SALES_TOPIC",
+            "WAREHOUSE_TOPIC",
+            "KAFKA_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_SECURITY_PROTOCOL",
+            "KAFKA_SASL_MECHANISM",
+            "KAFKA_SASL_USERNAME",
+            "KAFKA_SASL_PASSWORD",
+            "KAFKA_SSL_CA_LOCATION",
+            "CLICKHOUSE_URL",
+            "CLICKHOUSE_USER",
+            "CLICKHOUSE_PASSWORD",
+            "CLICKHOUSE_DATABASE",
+            "CLICKHOUSE_KAFKA_BROKERS",
+            "CLICKHOUSE_ENGINE_PROFILE",
+            "PIPELINE_CLUSTER",
+            "PIPELINE_SHARD_URLS",
+            "PIPELINE_CONFIG",
+        ] {
+            std::env::remove_var(v);
+        }
+        let dir = std::env::temp_dir().join(format!("pipeline-every-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("p.toml");
+        std::fs::write(
+            &file,
+            r#"kafka_brokers = "k1:9092,k2:9092"
+sales_topic = "s"
+warehouse_topic = "w"
+topic_replication_factor = 2
+kafka_security_protocol = "sasl_ssl"
+kafka_sasl_mechanism = "SCRAM-SHA-512"
+kafka_sasl_username = "ku"
+kafka_sasl_password = "kafka-secret"
+kafka_ssl_ca_location = "/ca.pem"
+clickhouse_url = "https://ch:8443"
+clickhouse_user = "cu"
+clickhouse_password = "clickhouse-secret"
+database = "db"
+clickhouse_kafka_brokers = "inner:9092"
+clickhouse_engine_profile = "engine"
+cluster = "c"
+shard_urls = "http://a:8123, http://b:8123"
+"#,
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let c = resolve(&["--config", f, "--sales-topic", "from_flag"]).unwrap();
+        assert_eq!(c.kafka_brokers, "k1:9092,k2:9092");
+        assert_eq!(c.sales_topic, "from_flag", "the flag replaces its key");
+        assert_eq!(c.warehouse_topic, "w", "and only its key");
+        assert_eq!(c.topic_replication_factor, Some(2));
+        let k = c.kafka_security.as_ref().unwrap();
+        assert_eq!(k.protocol, "sasl_ssl");
+        assert_eq!(k.sasl_mechanism.as_deref(), Some("SCRAM-SHA-512"));
+        assert_eq!(k.sasl_username.as_deref(), Some("ku"));
+        assert_eq!(k.sasl_password.as_deref(), Some("kafka-secret"));
+        assert_eq!(c.kafka_ssl_ca_location.as_deref(), Some("/ca.pem"));
+        assert_eq!(c.clickhouse_url, "https://ch:8443");
+        assert_eq!(c.clickhouse_user.as_deref(), Some("cu"));
+        assert_eq!(
+            c.clickhouse_password.as_ref().map(|p| p.expose()),
+            Some("clickhouse-secret")
+        );
+        assert_eq!(c.database, "db");
+        assert_eq!(c.clickhouse_kafka_brokers, "inner:9092");
+        assert_eq!(c.clickhouse_engine_profile, "engine");
+        assert_eq!(c.cluster.as_deref(), Some("c"));
+        assert_eq!(c.shard_urls, ["http://a:8123", "http://b:8123"]);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("kafka-secret") && !shown.contains("clickhouse-secret"),
+            "{shown}"
+        );
+        std::fs::write(&file, "topic_replication_factor = \"two\"\n").unwrap();
+        let e = resolve(&["--config", f]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("topic_replication_factor"),
+            "a wrong type names its key: {e:#}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

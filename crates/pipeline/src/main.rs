@@ -80,3 +80,46 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `up --help` lists each option under the heading of what it is about.
+    #[test]
+    fn help_groups_options_under_headings() {
+        let mut cli = super::Cli::command();
+        // Global options reach the subcommands when the command is built.
+        cli.build();
+        let up = cli.find_subcommand_mut("up").expect("up exists");
+        let help = up.render_long_help().to_string();
+        let heading_of = |flag: &str| {
+            let at = help
+                .find(&format!("--{flag} "))
+                .or_else(|| help.find(&format!("--{flag}\n")))
+                .unwrap_or_else(|| panic!("--{flag} is in the help:\n{help}"));
+            help[..at]
+                .lines()
+                .rev()
+                .find(|l| !l.starts_with(' ') && l.ends_with(':'))
+                .unwrap_or_default()
+                .to_string()
+        };
+        for (flag, heading) in [
+            ("kafka-brokers", "Kafka:"),
+            ("kafka-sasl-password", "Kafka:"),
+            ("partitions", "Kafka:"),
+            ("clickhouse-url", "ClickHouse:"),
+            ("clickhouse-password", "ClickHouse:"),
+            ("database", "ClickHouse:"),
+            ("kafka-max-block-size", "ClickHouse Kafka engine:"),
+            ("rate", "Generator:"),
+            ("bad-ratio", "Generator:"),
+            ("no-generate", "Generator:"),
+            ("listen", "Dashboard:"),
+            ("auth-token", "Dashboard:"),
+        ] {
+            assert_eq!(heading_of(flag), heading, "--{flag}");
+        }
+    }
+}

@@ -470,7 +470,7 @@ impl bench::api::ServeCommand for Serve<'_> {
             None => cmd.env_remove("CLICKHOUSE_USER"),
         };
         match &c.clickhouse_password {
-            Some(p) => cmd.env("CLICKHOUSE_PASSWORD", p),
+            Some(p) => cmd.env("CLICKHOUSE_PASSWORD", p.expose()),
             None => cmd.env_remove("CLICKHOUSE_PASSWORD"),
         };
         cmd

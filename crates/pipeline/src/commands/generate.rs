@@ -13,6 +13,7 @@ use crate::config::Config;
 
 /// What the events look like and how fast they come; shared by `generate` and `up`.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Generator")]
 pub struct EventArgs {
     /// Events per second; 0 = as fast as the broker takes them.
     #[arg(long, default_value_t = 1.0, value_parser = parse_rate)]
@@ -42,6 +43,7 @@ pub struct EventArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Kafka")]
 pub struct TopicArgs {
     /// Partitions of each topic when it has to be created.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
@@ -72,19 +74,19 @@ fn parse_bad_ratio(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    #[command(flatten)]
-    pub events: EventArgs,
-    #[command(flatten)]
-    pub topics: TopicArgs,
-    /// Stop after this many messages (events, and bad messages with --bad-ratio).
-    #[arg(long)]
-    pub count: Option<u64>,
-    /// Stop after this long, e.g. 30s, 10m.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
     /// Print the closing summary as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub events: EventArgs,
+    /// Stop after this many messages (events, and bad messages with --bad-ratio).
+    #[arg(long, help_heading = "Generator")]
+    pub count: Option<u64>,
+    /// Stop after this long, e.g. 30s, 10m.
+    #[arg(long, value_parser = humantime::parse_duration, help_heading = "Generator")]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub topics: TopicArgs,
 }
 
 impl EventArgs {

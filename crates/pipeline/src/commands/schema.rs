@@ -40,6 +40,7 @@ pub async fn apply(
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "ClickHouse Kafka engine")]
 pub struct IngestArgs {
     /// Consumers per Kafka table (kafka_num_consumers); at most the topic's partitions.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]

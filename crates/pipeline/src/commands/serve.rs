@@ -7,16 +7,22 @@ use clap::Args;
 use serve::{FollowedTopic, LocalGenerator, ServeConfig};
 
 use crate::commands::generate::stop_on_signal;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Dashboard")]
 pub struct ServeArgs {
     /// Address of the dashboard and its API; loopback unless you mean to expose it.
     #[arg(long, env = "PIPELINE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     /// Require this token for the page and API (open once as /?token=…); none by default.
-    #[arg(long, env = "PIPELINE_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: Option<String>,
+    #[arg(
+        long,
+        env = "PIPELINE_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub auth_token: Option<Secret>,
 }
 
 pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
@@ -35,7 +41,7 @@ pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
             follow(&config.warehouse_topic, "stock_movements"),
         ],
         kafka: config.kafka(),
-        auth_token: args.auth_token.clone(),
+        auth_token: args.auth_token.as_ref().map(|t| t.expose().to_string()),
         guards: None,
     }
 }

@@ -25,7 +25,7 @@ pub struct UpArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
     /// Do not generate events (consume and serve what others produce).
-    #[arg(long)]
+    #[arg(long, help_heading = "Generator")]
     pub no_generate: bool,
 }
 
