@@ -51,7 +51,7 @@ ensure_browser() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
-# The TLS test (crates/pipeline/tests/tls.rs) puts Debian's stunnel in front of a broker
+# The TLS test (crates/pipeline/tests/it/tls.rs) puts Debian's stunnel in front of a broker
 # of its own and makes its certificates with the openssl CLI.
 ensure_stunnel() {
     local missing=()
@@ -60,7 +60,7 @@ ensure_stunnel() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
-# The monitoring test (crates/pipeline/tests/prometheus.rs) checks /metrics and the alert
+# The monitoring test (crates/pipeline/tests/it/prometheus.rs) checks /metrics and the alert
 # rules with promtool and scrapes `pipeline up` with a real Prometheus (Debian's package
 # ships both; its service is not used).
 ensure_prometheus() {
@@ -76,7 +76,7 @@ drop_stale_test_databases() {
     done
 }
 
-# The compose files are checked with `docker-compose config` (crates/pipeline/tests/compose.rs):
+# The compose files are checked with `docker-compose config` (crates/pipeline/tests/it/compose.rs):
 # Debian's docker-compose (v1, Python) parses and validates them without a Docker engine.
 ensure_docker_compose() {
     command -v docker-compose >/dev/null || apt_install docker-compose

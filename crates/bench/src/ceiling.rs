@@ -8,7 +8,7 @@
 //! metadata and the idempotent producer id: ~0.5 s here, which would swamp small runs),
 //! and generating (b)'s messages.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::measure::{Cost, Meter};
 use crate::{fmt_num, median, PhaseReport, Table};
+use tokio_util::sync::CancellationToken;
 
 pub struct CeilingOptions {
     /// Bootstrap servers of the ceiling broker.
@@ -276,7 +277,7 @@ fn run_generator(
         count: Some(events),
         duration: None,
     };
-    let stop = AtomicBool::new(false);
+    let stop = CancellationToken::new();
     let meter = Meter::start(broker_pid);
     let summary = publish::run(&mut generator, &publisher, &limits, &stop, &mut |_| {})?;
     let cost = meter.stop();

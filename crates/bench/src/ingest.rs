@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -26,6 +25,7 @@ use publish::{KafkaSettings, Publisher, RunLimits, TopicSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::{fmt_num, PhaseReport, Table};
+use tokio_util::sync::CancellationToken;
 
 const LANDED_SQL: &str = include_str!("../sql/landed.sql");
 const DROP_DATABASE_SQL: &str = include_str!("../sql/drop_database.sql");
@@ -269,7 +269,7 @@ pub(crate) async fn produce_backlog(opts: &IngestOptions) -> anyhow::Result<(u64
             &mut generator,
             &publisher,
             &limits,
-            &AtomicBool::new(false),
+            &CancellationToken::new(),
             &mut |_| {},
         )?;
         let acked: u64 = s.topics.iter().map(|(_, l)| l.events).sum();

@@ -20,8 +20,6 @@
 //! unseen and is counted).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
@@ -32,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::{IngestTarget, SchemaApply};
 use crate::{fmt_num, median, PhaseReport, Table};
+use tokio_util::sync::CancellationToken;
 
 /// Which sampled event ids one table shows yet (the ids come from our own generator).
 /// `event_time` leads the tables' ORDER BY: the bound keeps the lookup on recent parts.
@@ -377,7 +376,7 @@ async fn measure(
     let topics = [target.sales_topic.clone(), target.warehouse_topic.clone()];
     let publisher = Publisher::new(&opts.kafka, &[&topics[0], &topics[1]])?;
     let probe = publisher.probe();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let seed = opts.seed;
     let generation = tokio::task::spawn_blocking({
         let stop = stop.clone();
@@ -402,7 +401,7 @@ async fn measure(
         }
     });
     let tracked = track(opts, &target.database, &probe, &generation).await;
-    stop.store(true, Ordering::Relaxed);
+    stop.cancel();
     let summary = generation
         .await?
         .context("running the generator at the rate")?;

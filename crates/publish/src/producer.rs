@@ -2,9 +2,11 @@
 //! per topic in the delivery callback, with the sums the audit compares against ClickHouse.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -299,10 +301,11 @@ impl Publisher {
     }
 
     /// As [`Publisher::send`], but a full queue (the broker away for minutes) is waited on
-    /// only until `stop` is set; the message then counts as failed. A stop must not hang.
+    /// only until `stop` is cancelled; the message then counts as failed. A stop must not
+    /// hang.
     pub fn send_unless(
         &self,
-        stop: &AtomicBool,
+        stop: &CancellationToken,
         topic: usize,
         key: &[u8],
         payload: &[u8],
@@ -323,7 +326,7 @@ impl Publisher {
     /// As [`Publisher::send_bad`], with [`Publisher::send_unless`]'s stop.
     pub fn send_bad_unless(
         &self,
-        stop: &AtomicBool,
+        stop: &CancellationToken,
         topic: usize,
         key: &[u8],
         payload: &[u8],
@@ -340,7 +343,7 @@ impl Publisher {
         kind: usize,
         quantity: i64,
         total_cents: i64,
-        stop: Option<&AtomicBool>,
+        stop: Option<&CancellationToken>,
     ) -> Result<()> {
         let c = &self.counters[topic];
         c.sent.fetch_add(1, Relaxed);
@@ -353,7 +356,7 @@ impl Publisher {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
-                    if !stop.is_some_and(|s| s.load(Relaxed)) =>
+                    if !stop.is_some_and(|s| s.is_cancelled()) =>
                 {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));

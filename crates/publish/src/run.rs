@@ -1,7 +1,7 @@
 //! The generator loop: paces events into the publisher until a limit or a stop request.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 
 use generate::{Event, EventTime, Generator, Message, Topic};
 
@@ -65,14 +65,14 @@ impl Clock {
     }
 }
 
-/// Runs until `limits` are reached or `stop` is set, then flushes what is in flight.
+/// Runs until `limits` are reached or `stop` is cancelled, then flushes what is in flight.
 /// `progress` is called now and then with the number of messages queued so far.
 /// `count` and `rate` count messages: events and the generator's bad messages alike.
 pub fn run(
     generator: &mut Generator,
     publisher: &Publisher,
     limits: &RunLimits,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
     progress: &mut dyn FnMut(u64),
 ) -> Result<RunSummary> {
     let started = Instant::now();
@@ -93,7 +93,7 @@ pub fn run(
         if limits.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             interrupted = true;
             break;
         }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 /// The guards by name, as `/metrics` labels them.
 pub const DUPLICATES: &str = "duplicates";
@@ -59,6 +60,17 @@ pub const WORK: &[(&str, &str, &str)] = &[
         "Messages the rescue moved through the replay door.",
     ),
 ];
+
+/// Waits `period` before a guard's next pass: `false` at once when `stop` is cancelled. A
+/// guard finishes the pass it is in (a pass cut in the middle would leave, say, a
+/// correction written and its record not), then stops here.
+pub async fn next_pass(stop: &CancellationToken, period: Duration) -> bool {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(period) => true,
+    }
+}
 
 /// How often a guard that goes on failing is logged again.
 const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -205,6 +217,27 @@ impl GuardStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guard between passes stops as soon as its token is cancelled, not at the end of
+    /// its period; and a cancelled token never waits.
+    #[tokio::test]
+    async fn a_cancelled_token_ends_the_wait_between_passes() {
+        let stop = CancellationToken::new();
+        let waiting = tokio::spawn({
+            let stop = stop.clone();
+            async move { next_pass(&stop, Duration::from_secs(3600)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "it waits for the period");
+        stop.cancel();
+        let next = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("cancelling ends the wait at once")
+            .unwrap();
+        assert!(!next, "no pass after a cancel");
+        assert!(!next_pass(&stop, Duration::from_secs(3600)).await);
+        assert!(next_pass(&CancellationToken::new(), Duration::from_millis(1)).await);
+    }
 
     #[test]
     fn failures_are_counted_and_cleared_by_a_pass() {

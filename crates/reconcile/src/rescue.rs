@@ -216,8 +216,8 @@ impl Rescue {
         Ok(messages.len() as u64)
     }
 
-    /// Checks every `period` until `stop` is set; errors are logged and retried.
-    pub async fn run(self, period: Duration, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    /// Checks every `period` until `stop` is cancelled; errors are logged and retried.
+    pub async fn run(self, period: Duration, stop: tokio_util::sync::CancellationToken) {
         self.run_counted(period, stop, crate::GuardStats::new())
             .await
     }
@@ -226,13 +226,12 @@ impl Rescue {
     pub async fn run_counted(
         mut self,
         period: Duration,
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stop: tokio_util::sync::CancellationToken,
         stats: std::sync::Arc<crate::GuardStats>,
     ) {
         use crate::guards::{MESSAGES_RESCUED, RESCUE, RESCUES};
-        use std::sync::atomic::Ordering::Relaxed;
         stats.register(RESCUE);
-        while !stop.load(Relaxed) {
+        while !stop.is_cancelled() {
             match self.check().await {
                 Ok(done) => {
                     stats.add(RESCUE, RESCUES, done.len() as u64);
@@ -245,7 +244,9 @@ impl Rescue {
                 }
                 Err(e) => stats.failed(RESCUE, &e),
             }
-            tokio::time::sleep(period).await;
+            if !crate::guards::next_pass(&stop, period).await {
+                break;
+            }
         }
     }
 }

@@ -32,12 +32,12 @@
 //! it stopped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickhouse_http::{quote, Client};
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::{sql, Result};
 
@@ -642,7 +642,7 @@ pub async fn run_checks(
     mut duplicates: Vec<crate::duplicates::Duplicates>,
     mut rollups: Vec<Rollups>,
     period: Duration,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     stats: Arc<crate::GuardStats>,
 ) {
     use crate::guards::{
@@ -650,7 +650,7 @@ pub async fn run_checks(
     };
     stats.register(DUPLICATES);
     stats.register(ROLLUPS);
-    while !stop.load(Relaxed) {
+    while !stop.is_cancelled() {
         let mut result = Ok(());
         for d in &mut duplicates {
             match d.pass().await {
@@ -679,7 +679,9 @@ pub async fn run_checks(
             Ok(()) => stats.passed(ROLLUPS),
             Err(e) => stats.failed(ROLLUPS, &e),
         }
-        tokio::time::sleep(period).await;
+        if !crate::guards::next_pass(&stop, period).await {
+            break;
+        }
     }
 }
 

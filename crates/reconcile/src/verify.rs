@@ -271,14 +271,10 @@ impl Verify {
         }
     }
 
-    /// Passes every `period` until `stop` is set; errors are logged and retried. What was
+    /// Passes every `period` until `stop` is cancelled; errors are logged and retried. What was
     /// replayed is logged at most every 30 s (on 18.16 under steady load, a message or two
     /// every second is normal: see the module's note).
-    pub async fn run(
-        self,
-        period: std::time::Duration,
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) {
+    pub async fn run(self, period: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
         self.run_counted(period, stop, crate::GuardStats::new())
             .await
     }
@@ -287,15 +283,14 @@ impl Verify {
     pub async fn run_counted(
         mut self,
         period: std::time::Duration,
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stop: tokio_util::sync::CancellationToken,
         stats: std::sync::Arc<crate::GuardStats>,
     ) {
         use crate::guards::{MESSAGES_REPLAYED, VERIFY};
-        use std::sync::atomic::Ordering::Relaxed;
         stats.register(VERIFY);
         let mut since = std::time::Instant::now();
         let mut replayed = 0;
-        while !stop.load(Relaxed) {
+        while !stop.is_cancelled() {
             match self.pass().await {
                 Ok(p) => {
                     replayed += p.replayed;
@@ -312,7 +307,9 @@ impl Verify {
                 );
                 (since, replayed) = (std::time::Instant::now(), 0);
             }
-            tokio::time::sleep(period).await;
+            if !crate::guards::next_pass(&stop, period).await {
+                break;
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use publish::{KafkaSettings, LatencyProbe};
 use query::Queries;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::{FollowedTopic, LocalGenerator};
 
@@ -88,15 +89,25 @@ pub struct HealthMonitor {
     guards: Option<Arc<reconcile::GuardStats>>,
 }
 
+/// The monitor's next beat: `false` at once when `stop` is cancelled.
+async fn next_tick(stop: &CancellationToken, tick: &mut tokio::time::Interval) -> bool {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => false,
+        _ = tick.tick() => true,
+    }
+}
+
 impl HealthMonitor {
     /// Measures once (so nothing is ever reported before it is known), then keeps measuring
-    /// every second in the background.
+    /// every second in the background until `stop` is cancelled.
     pub async fn start(
         queries: Queries,
         kafka: KafkaSettings,
         topics: Vec<FollowedTopic>,
         generator: Option<LocalGenerator>,
         guards: Option<Arc<reconcile::GuardStats>>,
+        stop: CancellationToken,
     ) -> Self {
         let latencies = Arc::new(Mutex::new(VecDeque::new()));
         let probe = generator.as_ref().map(|g| g.probe.clone());
@@ -125,12 +136,11 @@ impl HealthMonitor {
                 pending: Vec::new(),
                 latencies,
             };
-            let alive = Arc::downgrade(&latest);
+            let stop = stop.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(ProbeTracker::EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                while alive.strong_count() > 0 {
-                    tick.tick().await;
+                while next_tick(&stop, &mut tick).await {
                     probes.look(&probe).await;
                 }
             });
@@ -138,14 +148,9 @@ impl HealthMonitor {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+            while next_tick(&stop, &mut tick).await {
                 let snapshot = state.measure().await;
                 *latest.write().expect("health lock") = snapshot;
-                // Stop when nobody holds the monitor any more (the server has shut down).
-                if Arc::strong_count(&latest) == 1 {
-                    break;
-                }
             }
         });
         monitor

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use publish::{KafkaSettings, LatencyProbe, TopicCounters};
 
 pub use api::router;
@@ -50,21 +52,22 @@ pub struct ServeConfig {
     pub guards: Option<Arc<reconcile::GuardStats>>,
 }
 
-/// Binds and serves until `shutdown` resolves. A port in use is an error naming it.
+/// Binds and serves until `stop` is cancelled; the health monitor stops with it. A port in
+/// use is an error naming it.
 pub async fn serve(
     config: ServeConfig,
     clickhouse: clickhouse_http::Client,
     generator: Option<LocalGenerator>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: CancellationToken,
 ) -> Result<(), std::io::Error> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
-    let app = build(config, clickhouse, generator).await?;
+    let app = build(config, clickhouse, generator, stop.clone()).await?;
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop.cancelled_owned())
         .await
 }
 
@@ -81,11 +84,12 @@ pub fn page_client(
         .with_database(database)
 }
 
-/// The router with its state and the health monitor started.
+/// The router with its state and the health monitor started (until `stop` is cancelled).
 pub async fn build(
     config: ServeConfig,
     clickhouse: clickhouse_http::Client,
     generator: Option<LocalGenerator>,
+    stop: CancellationToken,
 ) -> Result<axum::Router, std::io::Error> {
     // Every statement serve runs is logged (as current servers do by default) and named
     // `serve.<pid>.<start>.<n>` in system.query_log, so its load on ClickHouse can be
@@ -103,6 +107,7 @@ pub async fn build(
         config.topics.clone(),
         generator,
         config.guards.clone(),
+        stop,
     )
     .await;
     let app = router(api::AppState::new(queries, monitor));

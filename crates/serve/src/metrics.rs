@@ -1,6 +1,6 @@
 //! `/metrics`: the health snapshot in Prometheus' text format (0.0.4). Every family has
 //! HELP and TYPE, counters end in `_total`, and the output passes `promtool check metrics`
-//! (crates/pipeline/tests/prometheus.rs). The names are what deploy/monitoring's alert rules
+//! (crates/pipeline/tests/it/prometheus.rs). The names are what deploy/monitoring's alert rules
 //! and Grafana dashboard query.
 
 use std::fmt::Write;

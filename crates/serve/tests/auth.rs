@@ -26,10 +26,13 @@ async fn the_token_guards_page_and_api() {
         auth_token: Some("s3cr3t".into()),
         guards: None,
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve::serve(config, env.clickhouse.clone(), None, async {
-        let _ = stop_rx.await;
-    }));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(serve::serve(
+        config,
+        env.clickhouse.clone(),
+        None,
+        stop.clone(),
+    ));
     let base = format!("http://{addr}");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -98,6 +101,6 @@ async fn the_token_guards_page_and_api() {
         .unwrap();
     assert_eq!(status(r), 200, "the cookie opens the page");
 
-    let _ = stop_tx.send(());
+    stop.cancel();
     server.await.unwrap().unwrap();
 }

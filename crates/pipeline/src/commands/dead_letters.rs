@@ -491,26 +491,25 @@ pub async fn purge(client: &Client, db: &str, days: u32) -> anyhow::Result<Purge
 }
 
 /// The retention pass `pipeline up` runs beside its guards where the server has no TTL
-/// (18.16): [`purge`] at start and then every hour until `stop`, keeping `DEAD_LETTER_RETENTION_DAYS` days (default 30). A failure is
+/// (18.16): [`purge`] at start and then every hour until `stop` is cancelled, keeping `DEAD_LETTER_RETENTION_DAYS` days (default 30). A failure is
 /// logged and tried again an hour later.
 pub async fn purge_every_hour(
     client: Client,
     db: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let days = std::env::var("DEAD_LETTER_RETENTION_DAYS")
         .ok()
         .and_then(|d| d.parse().ok())
         .filter(|d| *d > 0)
         .unwrap_or(DEFAULT_RETENTION_DAYS);
-    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
     // Servers with TTLs expire dead letters themselves (migration 0007; `pipeline
     // dead-letters purge --dead-letter-retention-days N` changes the period).
     match client.version().await.map(schema::Features::for_version) {
         Ok(Ok(f)) if f.table_ttl => return,
         _ => {}
     }
-    while !stopped() {
+    while !stop.is_cancelled() {
         match purge(&client, &db, days).await {
             Ok(p) if p.deleted > 0 => {
                 tracing::info!(deleted = p.deleted, days, "old dead letters deleted")
@@ -518,11 +517,9 @@ pub async fn purge_every_hour(
             Ok(_) => {}
             Err(e) => tracing::warn!("dead-letter retention pass failed: {e:#}"),
         }
-        for _ in 0..(3600 * 4) {
-            if stopped() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
     }
 }

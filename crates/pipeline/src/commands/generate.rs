@@ -1,6 +1,4 @@
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,6 +6,7 @@ use clap::Args;
 use generate::{Generator, GeneratorConfig, Locale};
 use indicatif::{ProgressBar, ProgressStyle};
 use publish::{Publisher, RunLimits, RunSummary, TopicSpec};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
@@ -126,11 +125,16 @@ pub async fn ensure_topics(config: &Config, topics: &TopicArgs) -> anyhow::Resul
     Ok(())
 }
 
-/// Sets the returned flag on Ctrl-C (and SIGTERM). The handlers are in place when this
-/// returns.
-pub fn stop_on_signal() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+/// A token cancelled on Ctrl-C (and SIGTERM). The handlers are in place when this returns.
+pub fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    cancel_on_signal(&stop);
+    stop
+}
+
+/// Cancels `token` on Ctrl-C (and SIGTERM). The handlers are in place when this returns.
+pub fn cancel_on_signal(token: &CancellationToken) {
+    let token = token.clone();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -147,18 +151,20 @@ pub fn stop_on_signal() -> Arc<AtomicBool> {
                 }
             }
             tokio::select! {
-                _ = recv(int.as_mut()) => {}
-                _ = recv(term.as_mut()) => {}
+                _ = recv(int.as_mut()) => token.cancel(),
+                _ = recv(term.as_mut()) => token.cancel(),
+                // Cancelled otherwise: nothing left to do.
+                _ = token.cancelled() => {}
             }
-            flag.store(true, Ordering::Relaxed);
         });
     }
     #[cfg(not(unix))]
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        flag.store(true, Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => token.cancel(),
+            _ = token.cancelled() => {}
+        }
     });
-    stop
 }
 
 pub async fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode> {

@@ -1,10 +1,10 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
 use serve::{FollowedTopic, LocalGenerator, ServeConfig};
+use tokio_util::sync::CancellationToken;
 
 use crate::commands::generate::stop_on_signal;
 use crate::config::{Config, Secret};
@@ -46,28 +46,21 @@ pub fn serve_config(config: &Config, args: &ServeArgs) -> ServeConfig {
     }
 }
 
-/// Resolves once `stop` is set.
-pub async fn stopped(stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
-/// Starts the server in the background; it stops when `stop` is set. `guards`: the guards
+/// Starts the server in the background; it stops when `stop` is cancelled. `guards`: the guards
 /// of `pipeline up`, reported by `/api/health` and `/metrics`.
 pub fn spawn(
     config: &Config,
     args: &ServeArgs,
     generator: Option<LocalGenerator>,
     guards: Option<Arc<reconcile::GuardStats>>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
     let cfg = ServeConfig {
         guards,
         ..serve_config(config, args)
     };
     let ch = config.clickhouse();
-    tokio::spawn(serve::serve(cfg, ch, generator, stopped(stop)))
+    tokio::spawn(serve::serve(cfg, ch, generator, stop))
 }
 
 pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -1,16 +1,18 @@
 use std::future::Future;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
 use clap::Args;
 use publish::RunLimits;
 
-use crate::commands::generate::{print_summary, stop_on_signal, EventArgs, TopicArgs};
+use crate::commands::generate::{cancel_on_signal, print_summary, EventArgs, TopicArgs};
 use crate::commands::schema::IngestArgs;
-use crate::commands::serve::{spawn, stopped, ServeArgs};
+use crate::commands::serve::{spawn, ServeArgs};
 use crate::config::Config;
 use crate::doctor::{report, run_checks, Options};
 
@@ -37,7 +39,15 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     // Ctrl-C and SIGTERM stop the run from here on, start-up included: a `docker compose
     // stop` while the services are still coming up must not wait for its SIGKILL (as PID 1
     // in a container, a signal without a handler is ignored).
-    let stop = stop_on_signal();
+    //
+    // One token for the run: cancelled when `up` returns, however it returns, it stops the
+    // dashboard and every guard. A signal cancels only its child `stop` (start-up and the
+    // generator); `finish` then stops the guards and the dashboard in order, through their
+    // own children.
+    let run = CancellationToken::new();
+    let _stop_all_on_return = run.clone().drop_guard();
+    let stop = run.child_token();
+    cancel_on_signal(&stop);
     // Fail before touching anything when the dashboard's port is taken.
     drop(
         std::net::TcpListener::bind(args.serve.listen)
@@ -84,7 +94,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         crate::commands::generate::ensure_topics(config, &args.topics).await?;
         None
     } else {
-        match set_up_ingest(config, &ingest, &args.topics, &stop, false).await? {
+        match set_up_ingest(config, &ingest, &args.topics, &run, &stop, false).await? {
             Some(ready) => Some(ready),
             None => return Ok(stopped_during("the topics and schema")),
         }
@@ -93,7 +103,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let setup = async {
         match ready {
             Some(ready) => Ok(Some(ready)),
-            None => set_up_ingest(config, &ingest, &args.topics, &stop, true).await,
+            None => set_up_ingest(config, &ingest, &args.topics, &run, &stop, true).await,
         }
     };
     tokio::pin!(setup);
@@ -102,7 +112,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         made its tables";
 
     if args.no_generate {
-        let server_stop = Arc::new(AtomicBool::new(false));
+        let server_stop = run.child_token();
         let server = spawn(
             config,
             &args.serve,
@@ -124,7 +134,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         };
         let Some(ready) = ready else {
             println!("{NEVER_UP}");
-            server_stop.store(true, Ordering::Relaxed);
+            server_stop.cancel();
             server.await??;
             return Ok(ExitCode::SUCCESS);
         };
@@ -133,15 +143,15 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
                 r??;
                 anyhow::bail!("the dashboard server stopped unexpectedly");
             }
-            _ = stopped(stop.clone()) => {}
+            _ = stop.cancelled() => {}
         }
         // Others may go on producing: nothing to wait for, only the last repair.
         finish(config, ready, None).await;
-        server_stop.store(true, Ordering::Relaxed);
+        server_stop.cancel();
         server.await??;
         return Ok(ExitCode::SUCCESS);
     }
-    let server_stop = Arc::new(AtomicBool::new(false));
+    let server_stop = run.child_token();
 
     let publisher = publish::Publisher::new(&config.kafka(), &config.topics())?;
     let running = Arc::new(AtomicBool::new(true));
@@ -180,7 +190,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let ready = tokio::select! {
         r = &mut setup => r,
         r = &mut server => {
-            stop.store(true, Ordering::Relaxed);
+            stop.cancel();
             r??;
             anyhow::bail!("the dashboard server stopped unexpectedly");
         }
@@ -189,7 +199,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         Ok(ready) => ready,
         Err(e) => {
             // ClickHouse came up but something else is wrong: the generator stops first.
-            stop.store(true, Ordering::Relaxed);
+            stop.cancel();
             let summary = (&mut generation).await??;
             running.store(false, Ordering::Relaxed);
             print_summary(&summary, false);
@@ -199,7 +209,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let summary = tokio::select! {
         s = &mut generation => s??,
         r = &mut server => {
-            stop.store(true, Ordering::Relaxed);
+            stop.cancel();
             r??;
             anyhow::bail!("the dashboard server stopped unexpectedly");
         }
@@ -211,7 +221,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         Some(ready) => finish(config, ready, Some(LANDING_WAIT)).await,
         None => println!("{NEVER_UP}"),
     }
-    server_stop.store(true, Ordering::Relaxed);
+    server_stop.cancel();
     server.await??;
     Ok(if summary.failures() == 0 {
         ExitCode::SUCCESS
@@ -242,7 +252,7 @@ async fn clickhouse_unreachable(config: &Config, checks: &[crate::doctor::Check]
 struct Ready {
     applied: schema::ApplyReport,
     guards: Vec<tokio::task::JoinHandle<()>>,
-    guards_stop: Arc<AtomicBool>,
+    guards_stop: CancellationToken,
 }
 
 /// Topics, consumer groups and schema, then the guards; with `wait_for_clickhouse`, first
@@ -251,7 +261,8 @@ async fn set_up_ingest(
     config: &Config,
     ingest: &IngestArgs,
     topics: &crate::commands::generate::TopicArgs,
-    stop: &Arc<AtomicBool>,
+    run: &CancellationToken,
+    stop: &CancellationToken,
     wait_for_clickhouse: bool,
 ) -> anyhow::Result<Option<Ready>> {
     if wait_for_clickhouse {
@@ -328,7 +339,7 @@ async fn set_up_ingest(
             None => String::new(),
         }
     );
-    let guards_stop = Arc::new(AtomicBool::new(false));
+    let guards_stop = run.child_token();
     let guards = spawn_guards(config, &applied, guards_stop.clone());
     Ok(Some(Ready {
         applied,
@@ -367,7 +378,7 @@ async fn settle(
     config: &Config,
     applied: &schema::ApplyReport,
     guards: Vec<tokio::task::JoinHandle<()>>,
-    guards_stop: Arc<AtomicBool>,
+    guards_stop: CancellationToken,
     landing: Option<Duration>,
 ) -> anyhow::Result<()> {
     let schema = config.schema();
@@ -393,21 +404,25 @@ async fn settle(
              Ctrl-C again to stop waiting)…",
             limit.as_secs()
         );
-        let again = super::generate::stop_on_signal();
+        let again = CancellationToken::new();
+        cancel_on_signal(&again);
         let start = std::time::Instant::now();
         loop {
             let waiting: i64 = unconsumed().await?.iter().sum();
             if waiting == 0 {
                 break;
             }
-            if start.elapsed() >= limit || again.load(Ordering::Relaxed) {
+            if start.elapsed() >= limit || again.is_cancelled() {
                 println!(
                     "stopping: {waiting} message(s) not consumed yet; ClickHouse takes them \
                      later (`pipeline audit` shows them as pending)"
                 );
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::select! {
+                _ = again.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
         }
     }
     let stream_mode =
@@ -431,7 +446,7 @@ async fn settle(
             last = now;
         }
     }
-    guards_stop.store(true, Ordering::Relaxed);
+    guards_stop.cancel();
     for g in guards {
         // A guard finishes the pass it is in; none may run beside the last one below.
         let _ = tokio::time::timeout(Duration::from_secs(30), g).await;
@@ -520,10 +535,10 @@ async fn retrying<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
 }
 
 /// `step`'s output, or `None` as soon as a stop signal comes first (`step` is dropped).
-async fn unless_stopped<T>(stop: &Arc<AtomicBool>, step: impl Future<Output = T>) -> Option<T> {
+async fn unless_stopped<T>(stop: &CancellationToken, step: impl Future<Output = T>) -> Option<T> {
     tokio::select! {
         out = step => Some(out),
-        _ = stopped(stop.clone()) => None,
+        _ = stop.cancelled() => None,
     }
 }
 
@@ -548,7 +563,7 @@ fn guard_stats() -> Arc<reconcile::GuardStats> {
 fn spawn_guards(
     config: &Config,
     applied: &schema::ApplyReport,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut guards = Vec::new();
     let server = &applied.server;

@@ -12,7 +12,7 @@
 //! Each scenario is its own test with its own services, so they run side by side (as many at
 //! once as the test harness has threads).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

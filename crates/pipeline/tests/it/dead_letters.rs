@@ -3,11 +3,11 @@
 //! pointing to the first), a second replay refused unless --force, and the audit clean with
 //! the replayed ones resolved. Hostile filter values, a wrong flag and an unknown id too.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{pipeline, pipeline_ok, stdout, Guards};
+use crate::common::{pipeline, pipeline_ok, stdout, Guards};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 use testkit::TestEnv;

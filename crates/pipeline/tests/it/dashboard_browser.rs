@@ -7,7 +7,7 @@
 //! Needs `node` (20+) and `/usr/bin/chromium` (or `$CHROMIUM`); `scripts/test` installs both.
 //! Without them this test fails, it does not skip.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{generate_seeded, pipeline_ok, Server};
+use crate::common::{generate_seeded, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use serde_json::{json, Value};
 use testkit::TestEnv;

@@ -7,7 +7,7 @@
 //! and each shard must hold a share. Then copies delivered to the other shard are recorded
 //! once across the cluster and leave the page's figures exact.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

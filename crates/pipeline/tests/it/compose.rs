@@ -559,7 +559,7 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
 /// `docker compose --profile monitoring up`: Prometheus scraping the pipeline with the alert
 /// rules, and Grafana with its datasource and dashboard provisioned, all from
 /// deploy/monitoring (what the files say is checked against a running pipeline and a real
-/// Prometheus in tests/prometheus.rs).
+/// Prometheus in tests/it/prometheus.rs).
 #[test]
 fn monitoring_profile() {
     let c = Compose::load(SINGLE);

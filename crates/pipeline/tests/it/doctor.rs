@@ -1,8 +1,8 @@
 //! `pipeline doctor` against the real services, and against each of them down.
 
-mod common;
+use crate::common;
 
-use common::{free_port, pipeline, pipeline_ok, stdout};
+use crate::common::{free_port, pipeline, pipeline_ok, stdout};
 use testkit::TestEnv;
 
 #[tokio::test(flavor = "multi_thread")]

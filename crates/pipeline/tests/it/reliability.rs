@@ -3,11 +3,11 @@
 //! accounted for, events delivered twice leave the figures exact, and every bad message of
 //! `generate --bad-ratio` becomes one dead letter.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{generate_seeded, pipeline_ok, produce, Guards};
+use crate::common::{generate_seeded, pipeline_ok, produce, Guards};
 use reconcile::duplicates::Duplicates;
 use reconcile::rescue::Rescue;
 use reconcile::verify::Verify;
@@ -208,7 +208,7 @@ async fn events_delivered_twice_are_counted_once() {
     assert!(before.rows == before.unique && before.orders as u64 == before.rows);
     // At-least-once: every message delivered again through the other door into the same
     // views, as a rescue that crashed before its commit does. (The engine's own
-    // redeliveries, after a kill -9 of ClickHouse, are in tests/faults.rs. Rewinding the
+    // redeliveries, after a kill -9 of ClickHouse, are in tests/it/faults.rs. Rewinding the
     // group here would need a DETACH, and 18.16 destroying a consumer has aborted the
     // server: see ARCHITECTURE.md.)
     let messages = tokio::task::block_in_place(|| common::read_all(&env, &env.sales_topic));

@@ -3,12 +3,10 @@
 //! raw tables before any hour is sealed (all read by the minute), once hours are sealed,
 //! and again after a late event and a duplicate change hours sealed already.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{as_replayed, pipeline_ok, Server};
+use crate::common::{as_replayed, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use reconcile::duplicates::Duplicates;
 use reconcile::rollups::Rollups;

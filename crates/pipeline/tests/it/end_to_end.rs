@@ -1,12 +1,10 @@
 //! 20,000 seeded events through the real broker and ClickHouse: every one lands once, with
 //! every field as produced, and the money adds up to the cent.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{generate_seeded, pipeline_ok};
+use crate::common::{generate_seeded, pipeline_ok};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use serde::Deserialize;
 use testkit::{wait_for, TestEnv};

@@ -4,12 +4,12 @@
 //! figures, every `/metrics` family and the stream's pace. Then bad input, a page client that
 //! ClickHouse refuses writes from, and a ClickHouse that does not answer.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, generate_seeded, pipeline_ok, Server};
+use crate::common::{free_port, generate_seeded, pipeline_ok, Server};
 use generate::{Event, EventTime, Generator, GeneratorConfig, SaleEvent, StockMovementEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};

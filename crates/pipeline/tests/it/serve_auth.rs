@@ -3,12 +3,10 @@
 //! API, `/metrics` and the stream answer; with a wrong token or none they answer 401; and
 //! `/healthz` stays open. The flag wins over the variable.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, pipeline_ok};
+use crate::common::{free_port, pipeline_ok};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
 use testkit::TestEnv;
 

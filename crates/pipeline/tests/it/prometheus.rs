@@ -8,15 +8,13 @@
 //! Needs `promtool` and `prometheus` (Debian's `prometheus` package; `ensure_prometheus`
 //! in scripts/lib/tools.sh, which scripts/test runs).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Up};
+use crate::common::{free_port, Up};
 use serde_json::Value;
 use testkit::TestEnv;
 

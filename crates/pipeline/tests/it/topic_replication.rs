@@ -9,7 +9,7 @@
 //! tansu shows as two replicas. The default case can therefore only show that -1 is taken
 //! and becomes tansu's 1; that -1 is what is asked is the publish crate's unit test.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

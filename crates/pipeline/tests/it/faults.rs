@@ -7,7 +7,7 @@
 //!
 //! The scenarios share the services, so they run one after another in one test.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! Also as PID 1 of a PID namespace of its own, as in a container (`docker compose stop`),
 //! where a signal nothing handles is ignored instead of ending the process.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpListener;

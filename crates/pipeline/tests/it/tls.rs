@@ -22,7 +22,7 @@
 //! Every wait is bounded and every process started here is killed when dropped, also when
 //! the test fails. Needs stunnel4 and openssl (`scripts/test` installs them).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpStream;

@@ -2,9 +2,7 @@
 //! with positive figures (no timing thresholds) and exact counts, and its databases are
 //! gone afterwards.
 
-mod common;
-
-use common::{free_port, pipeline, pipeline_ok};
+use crate::common::{free_port, pipeline, pipeline_ok};
 use generate::{Event, EventTime, Generator, GeneratorConfig};
 use serde_json::Value;
 use testkit::TestEnv;

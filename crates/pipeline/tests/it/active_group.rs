@@ -12,7 +12,7 @@
 //! librdkafka's mock cluster). What this test holds is the rest: the starts succeed, and
 //! every event, before and after, is consumed exactly once.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

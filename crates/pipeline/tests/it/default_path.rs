@@ -6,11 +6,11 @@
 //! generator and produce → queryable latency; `--bad-ratio` gives one dead letter per bad
 //! message.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{pipeline, Up};
+use crate::common::{pipeline, Up};
 use serde_json::Value;
 use testkit::TestEnv;
 

@@ -1,11 +1,11 @@
 //! `pipeline audit` against the real services: clean after a run, duplicates reported
 //! without failing, and rows lost after ClickHouse committed them reported with exit 1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{generate_seeded, pipeline, pipeline_ok, stdout};
+use crate::common::{generate_seeded, pipeline, pipeline_ok, stdout};
 use serde::Deserialize;
 use serde_json::Value;
 use testkit::{wait_for, TestEnv};

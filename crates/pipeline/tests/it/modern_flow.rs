@@ -3,9 +3,7 @@
 //! compared with the generator's ledger: raw tables, dead letters, the duplicate check after
 //! redelivered copies, the rollup check, the seals and every page query.
 
-mod common;
-
-use common::{generate_seeded, read_all_placed, write_placed_messages};
+use crate::common::{generate_seeded, read_all_placed, write_placed_messages};
 use testkit::TestEnv;
 
 /// Seed 3: 3,000 messages, 5 % of them bad, of every kind the generator makes.

@@ -4,13 +4,13 @@
 //! (serve names its statements `serve.<pid>.…`): one open page and one API poller, then
 //! 200 open pages and 20 scripts polling the API as fast as they can, while events flow.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{generate_seeded, pipeline_ok, Server};
+use crate::common::{generate_seeded, pipeline_ok, Server};
 use serde::Deserialize;
 use serde_json::Value;
 use testkit::TestEnv;

@@ -1,11 +1,9 @@
 //! `pipeline generate --bad-ratio`: the summary counts bad messages apart from the events,
 //! the topics hold exactly what was acknowledged, and what is bad really breaks the contract.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{generate_seeded, read_all};
+use crate::common::{generate_seeded, read_all};
 use generate::{check_message, Generator, GeneratorConfig, Message, Topic};
 use serde_json::Value;
 use testkit::TestEnv;

@@ -1,7 +1,5 @@
 //! Running the real `pipeline` binary against a test's own database and topics.
 
-#![allow(dead_code)]
-
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -267,11 +265,11 @@ pub async fn wait_landed(
 /// What `pipeline up` runs beside the Kafka engine where the server has no error stream
 /// mode: the verifier (every committed message is in a table, or it is replayed) and the
 /// rescue of stalled tables, each every second. Stopped when dropped.
-pub struct Guards(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct Guards(tokio_util::sync::CancellationToken);
 
 impl Guards {
     pub async fn start(env: &TestEnv) -> Guards {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = tokio_util::sync::CancellationToken::new();
         let version = env.clickhouse.version().await.expect("server version");
         let stream_mode = schema::Features::for_version(version)
             .expect("supported")
@@ -304,7 +302,7 @@ impl Guards {
 
 impl Drop for Guards {
     fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.cancel();
     }
 }
 
