@@ -87,8 +87,8 @@ impl MemoryBroker {
                 );
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                let settings = publish::KafkaSettings::new(self.brokers());
-                if publish::fetch_topics(&settings, &[], Duration::from_secs(2)).is_ok() {
+                let settings = kafka_admin::KafkaSettings::new(self.brokers());
+                if kafka_admin::fetch_topics(&settings, &[], Duration::from_secs(2)).is_ok() {
                     return Ok(());
                 }
             }

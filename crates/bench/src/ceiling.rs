@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use generate::{Event, EventTime, Generator, GeneratorConfig, Message};
-use publish::{KafkaSettings, Publisher, RunLimits, TopicSpec};
+use kafka_admin::{KafkaSettings, TopicSpec};
+use publish::{Publisher, RunLimits};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
@@ -125,7 +126,7 @@ pub async fn run(opts: &CeilingOptions) -> anyhow::Result<PhaseReport> {
             partitions: opts.partitions,
         })
         .collect();
-    publish::ensure_topics(&settings, &specs, Duration::from_secs(10))
+    kafka_admin::ensure_topics(&settings, &specs, Duration::from_secs(10))
         .await
         .with_context(|| format!("creating the ceiling topics on {}", opts.brokers))?;
 

@@ -316,7 +316,7 @@ async fn measure_raw(
         let group = format!("{db}_{kafka}");
         let (k, g, t) = (io.kafka.clone(), group.clone(), topics.clone());
         tokio::task::spawn_blocking(move || {
-            publish::start_group_at_beginning(&k, &g, &t, Duration::from_secs(10))
+            kafka_admin::start_group_at_beginning(&k, &g, &t, Duration::from_secs(10))
         })
         .await?
         .with_context(|| format!("positioning the consumer group {group} on {topics}"))?;

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clickhouse_http::{template, Client};
 use generate::{Generator, GeneratorConfig};
-use publish::{KafkaSettings, Publisher, RunLimits, TopicSpec};
+use kafka_admin::{KafkaSettings, TopicSpec};
+use publish::{Publisher, RunLimits};
 use serde::{Deserialize, Serialize};
 
 use crate::{fmt_num, PhaseReport, Table};
@@ -247,7 +248,7 @@ pub(crate) async fn produce_backlog(opts: &IngestOptions) -> anyhow::Result<(u64
             partitions: opts.partitions,
         })
         .collect();
-    publish::ensure_topics(&opts.kafka, &specs, Duration::from_secs(10))
+    kafka_admin::ensure_topics(&opts.kafka, &specs, Duration::from_secs(10))
         .await
         .with_context(|| format!("creating the ingest topics on {}", opts.kafka.brokers))?;
 
@@ -379,16 +380,9 @@ async fn table_figures(
         let (produced, committed) =
             tokio::task::spawn_blocking(move || -> anyhow::Result<(i64, i64)> {
                 let timeout = Duration::from_secs(10);
-                let offsets = publish::partition_offsets(&kafka, &topic, timeout)?;
-                let partitions: Vec<i32> = offsets.iter().map(|p| p.partition).collect();
-                let committed =
-                    publish::committed_offsets(&kafka, &group, &topic, &partitions, timeout)?;
-                let produced = offsets.iter().map(|p| p.high - p.low).sum();
-                let committed = offsets
-                    .iter()
-                    .zip(&committed)
-                    .map(|(p, (_, c))| c.map_or(0, |c| c - p.low))
-                    .sum();
+                let group = kafka_admin::group_partitions(&kafka, &group, &topic, timeout)?;
+                let produced = group.iter().map(|p| p.high - p.low).sum();
+                let committed = group.iter().map(|p| p.consumed()).sum();
                 Ok((produced, committed))
             })
             .await?

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context};
 use clickhouse_http::{quote, template, Client};
 use generate::{Generator, GeneratorConfig};
-use publish::{KafkaSettings, LatencyProbe, Publisher, RunLimits};
+use kafka_admin::KafkaSettings;
+use publish::{LatencyProbe, Publisher, RunLimits};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::{IngestTarget, SchemaApply};

@@ -402,8 +402,8 @@ impl Config {
         }
     }
 
-    pub fn kafka(&self) -> publish::KafkaSettings {
-        let mut k = publish::KafkaSettings::new(&self.kafka_brokers);
+    pub fn kafka(&self) -> kafka_admin::KafkaSettings {
+        let mut k = kafka_admin::KafkaSettings::new(&self.kafka_brokers);
         if let Some(s) = &self.kafka_security {
             k.options.extend(s.librdkafka_options());
         }
@@ -414,10 +414,10 @@ impl Config {
     }
 
     /// How topics created here are replicated.
-    pub fn topic_replication(&self) -> publish::Replication {
+    pub fn topic_replication(&self) -> kafka_admin::Replication {
         match self.topic_replication_factor {
-            Some(n) => publish::Replication::Factor(n),
-            None => publish::Replication::BrokerDefault,
+            Some(n) => kafka_admin::Replication::Factor(n),
+            None => kafka_admin::Replication::BrokerDefault,
         }
     }
 
@@ -585,15 +585,21 @@ mod tests {
         let f = file.to_str().unwrap();
         // Only this test sets this variable.
         std::env::remove_var("KAFKA_TOPIC_REPLICATION_FACTOR");
-        let broker = publish::Replication::BrokerDefault;
+        let broker = kafka_admin::Replication::BrokerDefault;
         assert_eq!(resolve(&[]).unwrap().topic_replication(), broker);
         let factor = |args: &[&str]| resolve(args).unwrap().topic_replication();
-        assert_eq!(factor(&["--config", f]), publish::Replication::Factor(3));
+        assert_eq!(
+            factor(&["--config", f]),
+            kafka_admin::Replication::Factor(3)
+        );
         std::env::set_var("KAFKA_TOPIC_REPLICATION_FACTOR", "2");
-        assert_eq!(factor(&["--config", f]), publish::Replication::Factor(2));
+        assert_eq!(
+            factor(&["--config", f]),
+            kafka_admin::Replication::Factor(2)
+        );
         assert_eq!(
             factor(&["--config", f, "--topic-replication-factor", "1"]),
-            publish::Replication::Factor(1)
+            kafka_admin::Replication::Factor(1)
         );
         std::env::remove_var("KAFKA_TOPIC_REPLICATION_FACTOR");
         for bad in ["0", "-1", "x", "40000"] {

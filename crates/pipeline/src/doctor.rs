@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clickhouse_http::quote;
-use publish::{KafkaSettings, TopicSpec};
+use kafka_admin::{KafkaSettings, TopicSpec};
 
 use crate::config::Config;
 
@@ -60,7 +60,7 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
     let mut checks = Vec::new();
     let kafka = config.kafka();
     let broker_ok = match blocking(kafka.clone(), |k| {
-        publish::fetch_topics(&k, &[], TIMEOUT).map(|_| ())
+        kafka_admin::fetch_topics(&k, &[], TIMEOUT).map(|_| ())
     })
     .await
     {
@@ -81,7 +81,7 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
         let names: Vec<String> = config.topics().iter().map(|s| s.to_string()).collect();
         match blocking(kafka.clone(), move |k| {
             let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-            publish::fetch_topics(&k, &refs, TIMEOUT)
+            kafka_admin::fetch_topics(&k, &refs, TIMEOUT)
         })
         .await
         {
@@ -211,7 +211,7 @@ async fn blocking<T: Send + 'static>(
 /// at the listener when a connection was made and dropped, start the local services when
 /// nothing answers on this machine, check the addresses otherwise.
 fn broker_hint(brokers: &str, e: &publish::Error) -> &'static str {
-    use publish::Cause;
+    use kafka_admin::Cause;
     match e {
         _ if e.is_security() => KAFKA_SECURITY_HINT,
         publish::Error::Unreachable {
@@ -264,7 +264,7 @@ async fn clickhouse_reaches_broker(
     // partition, and the one left without it never reads its marker.
     let probe = format!("{stamp}_{}", std::process::id());
     let marker = format!("doctor-{probe}");
-    let created = publish::ensure_topics(
+    let created = kafka_admin::ensure_topics(
         kafka,
         &[TopicSpec {
             name: PROBE_TOPIC.into(),
@@ -285,11 +285,11 @@ async fn clickhouse_reaches_broker(
     let positioned = {
         let group = group.clone();
         blocking(kafka.clone(), move |k| {
-            let ends: Vec<(i32, i64)> = publish::partition_offsets(&k, PROBE_TOPIC, TIMEOUT)?
+            let ends: Vec<(i32, i64)> = kafka_admin::partition_offsets(&k, PROBE_TOPIC, TIMEOUT)?
                 .iter()
                 .map(|p| (p.partition, p.high))
                 .collect();
-            publish::commit_offsets(&k, &group, PROBE_TOPIC, &ends)
+            kafka_admin::commit_offsets(&k, &group, PROBE_TOPIC, &ends)
         })
         .await
     };
@@ -408,7 +408,7 @@ pub fn report(checks: &[Check]) -> bool {
 mod tests {
     use super::*;
 
-    fn unreachable(cause: publish::Cause) -> publish::Error {
+    fn unreachable(cause: kafka_admin::Cause) -> publish::Error {
         publish::Error::Unreachable {
             brokers: "b".into(),
             message: "m".into(),
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn the_broker_hint_fits_the_cause() {
-        use publish::Cause::*;
+        use kafka_admin::Cause::*;
         for cause in [Tls, Authentication] {
             for brokers in ["127.0.0.1:9093", "kafka1:9093"] {
                 let hint = broker_hint(brokers, &unreachable(cause));

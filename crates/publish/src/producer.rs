@@ -14,7 +14,9 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::{BrokerErrors, Error, KafkaSettings, Result};
+use kafka_admin::BrokerErrors;
+
+use crate::{Error, KafkaSettings, Result};
 
 /// Live counters of one topic. `sent` counts messages handed to librdkafka; each ends as
 /// exactly one of `acked` (events), `bad_acked` (deliberately bad messages) or `failed`.

@@ -70,7 +70,7 @@ pub enum Error {
     #[error(transparent)]
     ClickHouse(#[from] clickhouse_http::Error),
     #[error(transparent)]
-    Kafka(#[from] publish::Error),
+    Kafka(#[from] kafka_admin::Error),
     #[error("{0}")]
     Other(String),
 }
@@ -90,13 +90,11 @@ fn sql(name: &str, source: &str, db: &str, extra: &[(&'static str, String)]) -> 
     template::render(name, source, &values, &|_| None).map_err(Error::Other)
 }
 
-/// Messages on `source.topic` that its group has not committed yet (from the low watermark
-/// where it never committed).
-pub async fn unconsumed(kafka: &publish::KafkaSettings, source: &Source) -> Result<i64> {
-    let (ends, committed) = replay::offsets(kafka, source).await?;
-    Ok(ends
+/// Messages on `source.topic` that its group has not committed yet: the group's lag.
+pub async fn unconsumed(kafka: &kafka_admin::KafkaSettings, source: &Source) -> Result<i64> {
+    Ok(replay::offsets(kafka, source)
+        .await?
         .iter()
-        .zip(&committed)
-        .map(|((_, low, high), (_, c))| (high - c.unwrap_or(*low)).max(0))
+        .map(|p| p.lag())
         .sum())
 }

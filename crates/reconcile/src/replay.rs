@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clickhouse_http::Client;
-use publish::KafkaSettings;
+use kafka_admin::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -15,21 +15,17 @@ use crate::{Error, Result, Source};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// (partition, low, high) of `source.topic` and its group's committed offsets, from the broker.
+/// Where `source`'s consumer group stands on each partition of its topic, from the broker.
 pub(crate) async fn offsets(
     kafka: &KafkaSettings,
     source: &Source,
-) -> Result<(Vec<(i32, i64, i64)>, Vec<(i32, Option<i64>)>)> {
+) -> Result<Vec<kafka_admin::GroupPartition>> {
     let kafka = kafka.clone();
     let s = source.clone();
     tokio::task::spawn_blocking(move || {
-        let parts = publish::partition_offsets(&kafka, &s.topic, TIMEOUT)?;
-        let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
-        let committed = publish::committed_offsets(&kafka, &s.group, &s.topic, &ids, TIMEOUT)?;
-        Ok((
-            parts.iter().map(|p| (p.partition, p.low, p.high)).collect(),
-            committed,
-        ))
+        Ok(kafka_admin::group_partitions(
+            &kafka, &s.group, &s.topic, TIMEOUT,
+        )?)
     })
     .await
     .map_err(|e| Error::Other(e.to_string()))?
@@ -87,14 +83,14 @@ pub(crate) fn read_ranges(
         c.set("group.id", "pipeline-replay");
         c.set("enable.auto.commit", "false");
         c.set("enable.partition.eof", "false");
-        c.create().map_err(publish::Error::from)?
+        c.create().map_err(kafka_admin::Error::from)?
     };
     let mut tpl = TopicPartitionList::new();
     for (p, from, _) in ranges {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*from))
-            .map_err(publish::Error::from)?;
+            .map_err(kafka_admin::Error::from)?;
     }
-    consumer.assign(&tpl).map_err(publish::Error::from)?;
+    consumer.assign(&tpl).map_err(kafka_admin::Error::from)?;
     let mut left: HashMap<i32, i64> = ranges.iter().map(|(p, _, to)| (*p, *to)).collect();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -107,7 +103,7 @@ pub(crate) fn read_ranges(
         let Some(msg) = consumer.poll(Duration::from_millis(500)) else {
             continue;
         };
-        let msg = msg.map_err(publish::Error::from)?;
+        let msg = msg.map_err(kafka_admin::Error::from)?;
         let (p, o) = (msg.partition(), msg.offset());
         let Some(&to) = left.get(&p) else { continue };
         if o < to {

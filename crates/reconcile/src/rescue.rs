@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clickhouse_http::Client;
-use publish::KafkaSettings;
+use kafka_admin::KafkaSettings;
 
 use crate::replay;
 use crate::{Error, Result};
@@ -87,7 +87,7 @@ impl Rescue {
     pub async fn check(&mut self) -> Result<Vec<Rescued>> {
         let mut done = Vec::new();
         for source in self.sources.clone() {
-            let (ends, committed) = match self.offsets(&source).await {
+            let group = match replay::offsets(&self.kafka, &source).await {
                 Ok(o) => o,
                 Err(e) => {
                     // The broker away: once it answers, the engine has RESUME_GRACE to
@@ -100,10 +100,9 @@ impl Rescue {
                 }
             };
             let now = Instant::now();
-            let waiting = ends
-                .iter()
-                .zip(&committed)
-                .any(|((_, low, high), (_, c))| c.unwrap_or(*low) < *high);
+            let waiting = group.iter().any(|p| p.lag() > 0);
+            let committed: Vec<(i32, Option<i64>)> =
+                group.iter().map(|p| (p.partition, p.committed)).collect();
             let w = self.watch.entry(source.topic.clone()).or_insert(Watch {
                 committed: committed.clone(),
                 since: now,
@@ -148,13 +147,6 @@ impl Rescue {
         Ok(done)
     }
 
-    async fn offsets(
-        &self,
-        source: &Source,
-    ) -> Result<(Vec<(i32, i64, i64)>, Vec<(i32, Option<i64>)>)> {
-        replay::offsets(&self.kafka, source).await
-    }
-
     /// Replays what waits, from the offsets the group stalled at, and commits past it.
     pub async fn rescue(
         &self,
@@ -179,20 +171,19 @@ impl Rescue {
         source: &Source,
         stalled_at: &[(i32, Option<i64>)],
     ) -> Result<u64> {
-        let (ends, committed) = self.offsets(source).await?;
         let mut todo = Vec::new();
-        for ((p, low, high), (_, c)) in ends.iter().zip(&committed) {
+        for p in replay::offsets(&self.kafka, source).await? {
             let before = stalled_at
                 .iter()
-                .find(|(q, _)| q == p)
+                .find(|(q, _)| *q == p.partition)
                 .and_then(|(_, o)| *o);
-            let from = match (before, c) {
-                (Some(b), Some(c)) => b.min(*c),
-                (b, c) => b.or(*c).unwrap_or(*low),
+            let from = match (before, p.committed) {
+                (Some(b), Some(c)) => b.min(c),
+                (b, c) => b.or(c).unwrap_or(p.low),
             }
-            .max(*low);
-            if from < *high {
-                todo.push((*p, from, *high));
+            .max(p.low);
+            if from < p.high {
+                todo.push((p.partition, from, p.high));
             }
         }
         let kafka = self.kafka.clone();
@@ -208,7 +199,7 @@ impl Rescue {
             let kafka = self.kafka.clone();
             let (group, topic) = (source.group.clone(), source.topic.clone());
             tokio::task::spawn_blocking(move || {
-                publish::commit_offsets(&kafka, &group, &topic, &commits)
+                kafka_admin::commit_offsets(&kafka, &group, &topic, &commits)
             })
             .await
             .map_err(|e| Error::Other(e.to_string()))??;

@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 
 use clickhouse_http::{quote, Client};
-use publish::KafkaSettings;
+use kafka_admin::KafkaSettings;
 use serde::Deserialize;
 
 use crate::replay::{self, Raw};
@@ -94,13 +94,15 @@ impl Verify {
     }
 
     async fn pass_source(&mut self, source: &Source) -> Result<Pass> {
-        let (ends, committed) = replay::offsets(&self.kafka, source).await?;
         let mut ranges = Vec::new();
-        for ((p, low, _), (_, c)) in ends.iter().zip(&committed) {
-            let Some(c) = *c else { continue };
-            let from = self.verified_offset(&source.topic, *p).await?.max(*low);
+        for p in replay::offsets(&self.kafka, source).await? {
+            let Some(c) = p.committed else { continue };
+            let from = self
+                .verified_offset(&source.topic, p.partition)
+                .await?
+                .max(p.low);
             if from < c {
-                ranges.push((*p, from, c.min(from + MAX_PER_PASS)));
+                ranges.push((p.partition, from, c.min(from + MAX_PER_PASS)));
             }
         }
         if ranges.is_empty() {

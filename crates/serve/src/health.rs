@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use publish::{KafkaSettings, LatencyProbe};
+use kafka_admin::KafkaSettings;
+use publish::LatencyProbe;
 use query::Queries;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -363,21 +364,13 @@ impl MonitorState {
             let timeout = Duration::from_secs(2);
             let mut out = HashMap::new();
             for t in &topics {
-                let parts = publish::partition_offsets(&kafka, &t.topic, timeout)
+                let parts = kafka_admin::partition_offsets(&kafka, &t.topic, timeout)
                     .map_err(|e| e.to_string())?;
                 let end: i64 = parts.iter().map(|p| p.high).sum();
-                let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
-                let lag = publish::committed_offsets(&kafka, &t.group, &t.topic, &ids, timeout)
+                // The end offsets are shown even when the group's offsets cannot be read.
+                let lag = kafka_admin::group_on(&kafka, &t.group, &t.topic, &parts, timeout)
                     .ok()
-                    .map(|committed| {
-                        parts
-                            .iter()
-                            .zip(committed)
-                            // The end offset is read first: a commit made between the two
-                            // reads can pass it, which is no lag, not a negative one.
-                            .map(|(p, (_, c))| (p.high - c.unwrap_or(p.low).max(p.low)).max(0))
-                            .sum::<i64>()
-                    });
+                    .map(|group| group.iter().map(|p| p.lag()).sum::<i64>());
                 out.insert(t.topic.clone(), (end, lag));
             }
             Ok(out)

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use publish::{KafkaSettings, LatencyProbe, TopicCounters};
+use kafka_admin::KafkaSettings;
+use publish::{LatencyProbe, TopicCounters};
 
 pub use api::router;
 pub use health::{HealthMonitor, HealthSnapshot};

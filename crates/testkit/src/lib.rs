@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickhouse_http::Client;
-use publish::KafkaSettings;
+use kafka_admin::KafkaSettings;
 
 pub const HOW_TO_START: &str =
     "start the services with `scripts/services start` (the test command `scripts/test` does it)";
@@ -57,7 +57,7 @@ impl TestEnv {
         let kafka = KafkaSettings::new(kafka_brokers());
         let probe = kafka.clone();
         let answered = tokio::task::spawn_blocking(move || {
-            publish::fetch_topics(&probe, &[], Duration::from_secs(5))
+            kafka_admin::fetch_topics(&probe, &[], Duration::from_secs(5))
         })
         .await
         .expect("metadata task");

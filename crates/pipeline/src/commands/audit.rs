@@ -130,18 +130,14 @@ async fn audit_topic(config: &Config, topic: &str, table: &str) -> anyhow::Resul
     let partitions =
         tokio::task::spawn_blocking(move || -> publish::Result<Vec<PartitionAudit>> {
             let timeout = Duration::from_secs(5);
-            let offsets = publish::partition_offsets(&kafka, &t, timeout)?;
-            let ids: Vec<i32> = offsets.iter().map(|p| p.partition).collect();
-            let committed = publish::committed_offsets(&kafka, &g, &t, &ids, timeout)?;
-            Ok(offsets
+            Ok(kafka_admin::group_partitions(&kafka, &g, &t, timeout)?
                 .iter()
-                .zip(committed)
-                .map(|(p, (_, c))| PartitionAudit {
+                .map(|p| PartitionAudit {
                     partition: p.partition,
                     start: p.low,
                     end: p.high,
-                    committed: c,
-                    lag: p.high - c.unwrap_or(p.low).clamp(p.low, p.high),
+                    committed: p.committed,
+                    lag: p.lag(),
                 })
                 .collect())
         })

@@ -198,14 +198,16 @@ async fn check_services(config: &Config) -> anyhow::Result<()> {
         )
     })?;
     let kafka = config.kafka();
-    tokio::task::spawn_blocking(move || publish::fetch_topics(&kafka, &[], Duration::from_secs(5)))
-        .await?
-        .with_context(|| {
-            format!(
-                "the Kafka broker at {} does not answer (`scripts/services start` starts it)",
-                config.kafka_brokers
-            )
-        })?;
+    tokio::task::spawn_blocking(move || {
+        kafka_admin::fetch_topics(&kafka, &[], Duration::from_secs(5))
+    })
+    .await?
+    .with_context(|| {
+        format!(
+            "the Kafka broker at {} does not answer (`scripts/services start` starts it)",
+            config.kafka_brokers
+        )
+    })?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::Args;
 use generate::{Generator, GeneratorConfig, Locale};
 use indicatif::{ProgressBar, ProgressStyle};
-use publish::{Publisher, RunLimits, RunSummary, TopicSpec};
+use kafka_admin::TopicSpec;
+use publish::{Publisher, RunLimits, RunSummary};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -114,7 +115,7 @@ pub async fn ensure_topics(config: &Config, topics: &TopicArgs) -> anyhow::Resul
             partitions: topics.partitions,
         })
         .collect();
-    publish::ensure_topics_replicated(
+    kafka_admin::ensure_topics_replicated(
         &config.kafka(),
         &specs,
         config.topic_replication(),

@@ -24,7 +24,7 @@ pub async fn apply(
             topic.to_string(),
         );
         tokio::task::spawn_blocking(move || {
-            publish::start_group_at_beginning(
+            kafka_admin::start_group_at_beginning(
                 &kafka,
                 &group,
                 &topic,

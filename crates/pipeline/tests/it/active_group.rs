@@ -96,15 +96,10 @@ async fn committed(env: &TestEnv, topic: &str) -> Vec<Option<i64>> {
         topic.to_string(),
     );
     tokio::task::spawn_blocking(move || {
-        let parts: Vec<i32> = publish::partition_offsets(&kafka, &topic, Duration::from_secs(10))
+        kafka_admin::group_partitions(&kafka, &group, &topic, Duration::from_secs(10))
             .unwrap()
             .iter()
-            .map(|p| p.partition)
-            .collect();
-        publish::committed_offsets(&kafka, &group, &topic, &parts, Duration::from_secs(10))
-            .unwrap()
-            .into_iter()
-            .map(|(_, c)| c)
+            .map(|p| p.committed)
             .collect()
     })
     .await

@@ -16,7 +16,7 @@
 //! When a certificate or a password is refused, `doctor`, `generate` and `audit` fail
 //! within 30 s and print librdkafka's reason themselves ("certificate verify failed",
 //! "SASL SCRAM authentication failed": their clients keep what librdkafka reported,
-//! `publish::BrokerErrors`), and doctor's hint points at the security flags, not at
+//! `kafka_admin::BrokerErrors`), and doctor's hint points at the security flags, not at
 //! starting the local services. stunnel's log confirms the client refused the certificate.
 //!
 //! Every wait is bounded and every process started here is killed when dropped, also when
@@ -749,7 +749,7 @@ fn scram_over_tls() {
         );
         sent += 500;
         // What the broker holds, read with the same settings.
-        let mut kafka = publish::KafkaSettings::new(broker.brokers());
+        let mut kafka = kafka_admin::KafkaSettings::new(broker.brokers());
         kafka.options = sasl(mechanism, "s3cret-pw")
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -757,7 +757,7 @@ fn scram_over_tls() {
         let held: i64 = [&sales, &warehouse]
             .iter()
             .flat_map(|t| {
-                publish::partition_offsets(&kafka, t, Duration::from_secs(10))
+                kafka_admin::partition_offsets(&kafka, t, Duration::from_secs(10))
                     .unwrap_or_else(|e| panic!("{mechanism}: offsets of {t}: {e}"))
             })
             .map(|p| p.high - p.low)
@@ -811,7 +811,7 @@ fn librdkafka_takes_tls_sasl_scram_and_zstd_settings() {
     // What `--kafka-security-protocol sasl_ssl --kafka-sasl-mechanism SCRAM-SHA-256` gives
     // every client (no broker needed: creating a client checks the settings).
     for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
-        let mut k = publish::KafkaSettings::new("127.0.0.1:1");
+        let mut k = kafka_admin::KafkaSettings::new("127.0.0.1:1");
         k.options = [
             ("security.protocol", "sasl_ssl"),
             ("sasl.mechanism", mechanism),
@@ -824,7 +824,7 @@ fn librdkafka_takes_tls_sasl_scram_and_zstd_settings() {
         let made: Result<BaseConsumer, _> = k.client_config().create();
         assert!(made.is_ok(), "sasl_ssl + {mechanism}: {:?}", made.err());
     }
-    let mut k = publish::KafkaSettings::new("127.0.0.1:1");
+    let mut k = kafka_admin::KafkaSettings::new("127.0.0.1:1");
     k.options = vec![("compression.type".into(), "zstd".into())];
     let made: Result<BaseProducer, _> = k.client_config().create();
     assert!(made.is_ok(), "compression.type=zstd: {:?}", made.err());
@@ -855,11 +855,11 @@ async fn a_zstd_compressed_topic_reads_back() {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use rdkafka::{Message as _, Offset, TopicPartitionList};
 
-    let kafka = publish::KafkaSettings::new(testkit::kafka_brokers());
+    let kafka = kafka_admin::KafkaSettings::new(testkit::kafka_brokers());
     let topic = testkit::unique_name("zstd");
-    publish::ensure_topics(
+    kafka_admin::ensure_topics(
         &kafka,
-        &[publish::TopicSpec {
+        &[kafka_admin::TopicSpec {
             name: topic.clone(),
             partitions: 1,
         }],

@@ -326,7 +326,7 @@ pub struct Placed {
 pub fn read_all_placed(env: &TestEnv, topic: &str) -> Vec<Placed> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Message as _, Offset, TopicPartitionList};
-    let parts = publish::partition_offsets(&env.kafka, topic, Duration::from_secs(10))
+    let parts = kafka_admin::partition_offsets(&env.kafka, topic, Duration::from_secs(10))
         .expect("the topic's offsets");
     let mut config = env.kafka.client_config();
     config

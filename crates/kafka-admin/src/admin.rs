@@ -284,6 +284,73 @@ pub fn committed_offsets(
         .collect())
 }
 
+/// Where a consumer group stands on one partition: the partition's watermarks and the
+/// group's committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupPartition {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+    /// The next offset the group reads; `None` where it has committed nothing.
+    pub committed: Option<i64>,
+}
+
+impl GroupPartition {
+    /// Where the group reads next, within what the partition holds: from the low watermark
+    /// when it has committed nothing or retention removed what it points at; at most the
+    /// end (a commit read after the end offset can pass it).
+    pub fn position(&self) -> i64 {
+        self.committed
+            .unwrap_or(self.low)
+            .clamp(self.low, self.high.max(self.low))
+    }
+
+    /// The group's lag: messages on the partition it has not committed.
+    pub fn lag(&self) -> i64 {
+        self.high.max(self.low) - self.position()
+    }
+
+    /// Messages of the partition the group has committed past (the low watermark on).
+    pub fn consumed(&self) -> i64 {
+        self.position() - self.low
+    }
+}
+
+/// Where `group` stands on every partition of `topic`, read without joining the group. The
+/// end offsets are read first, so a commit made between the two reads can only shrink the
+/// lag (to no less than 0), never inflate it.
+pub fn group_partitions(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<GroupPartition>> {
+    let parts = partition_offsets(settings, topic, timeout)?;
+    group_on(settings, group, topic, &parts, timeout)
+}
+
+/// [`group_partitions`] for watermarks already read (`parts`, from [`partition_offsets`]).
+pub fn group_on(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    parts: &[PartitionOffsets],
+    timeout: Duration,
+) -> Result<Vec<GroupPartition>> {
+    let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
+    let committed = committed_offsets(settings, group, topic, &ids, timeout)?;
+    Ok(parts
+        .iter()
+        .zip(committed)
+        .map(|(p, (_, committed))| GroupPartition {
+            partition: p.partition,
+            low: p.low,
+            high: p.high,
+            committed,
+        })
+        .collect())
+}
+
 /// Commits `offsets` (partition, next offset to read) for `group` on `topic`, without
 /// joining the group. Only for a group with no active member.
 pub fn commit_offsets(
@@ -419,6 +486,34 @@ pub fn position_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lag_counts_from_the_committed_offset_within_the_partition() {
+        let at = |low, high, committed| GroupPartition {
+            partition: 0,
+            low,
+            high,
+            committed,
+        };
+        // Nothing committed: everything on the partition is lag.
+        assert_eq!((at(0, 10, None).lag(), at(0, 10, None).consumed()), (10, 0));
+        assert_eq!(at(4, 10, None).lag(), 6);
+        assert_eq!(
+            (at(0, 10, Some(7)).lag(), at(0, 10, Some(7)).consumed()),
+            (3, 7)
+        );
+        // Retention removed what the commit points at: from the low watermark.
+        assert_eq!(
+            (at(5, 10, Some(2)).lag(), at(5, 10, Some(2)).consumed()),
+            (5, 0)
+        );
+        // A commit read after the end offset: no lag, not a negative one.
+        assert_eq!(
+            (at(0, 10, Some(12)).lag(), at(0, 10, Some(12)).consumed()),
+            (0, 10)
+        );
+        assert_eq!(at(0, 0, None).lag(), 0);
+    }
 
     #[test]
     fn new_topics_get_the_brokers_replication_factor_unless_one_is_set() {
