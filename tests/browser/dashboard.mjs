@@ -175,6 +175,9 @@ const STATE = `(() => {
     dead_letter_elements: document.querySelectorAll('[data-testid="dead-letter-rows"] td *').length,
     pwned: window.__pwned || null,
     banner_ch: (() => { const b = q('#banner-ch'); return b && !b.hidden ? b.textContent : null; })(),
+    banner_guard: (() => { const b = q('#banner-guard'); return b && !b.hidden ? b.textContent : null; })(),
+    guards: Object.fromEntries(Array.from(document.querySelectorAll('[data-testid^="guard-"]'))
+      .map((p) => [p.dataset.testid.slice('guard-'.length), { state: p.dataset.state || null, text: p.textContent }])),
     pill_ch: (q('[data-testid="health-clickhouse"]') || {}).textContent || null,
     pill_ch_state: (q('[data-testid="health-clickhouse"]') || {}).dataset?.state || null,
     degraded: document.body.classList.contains('degraded'),
@@ -219,8 +222,13 @@ const COMMANDS = {
       && (c.lang == null || s.lang === c.lang)
       && (c.dead_letters == null || s.dead_letters.length === c.dead_letters)
       && (c.ch_down == null || ((s.banner_ch != null) === c.ch_down
-        && s.pill_ch_state === (c.ch_down ? 'down' : 'ok'))), c.timeout_ms ?? 15000);
-    const want = JSON.stringify({ kpis, health_rows: health, lang: c.lang, dead_letters: c.dead_letters, ch_down: c.ch_down });
+        && s.pill_ch_state === (c.ch_down ? 'down' : 'ok')))
+      // A guard named in the banner and its pill failing, or (null) no guard banner.
+      && (c.guard_failing === undefined || (c.guard_failing === null
+        ? s.banner_guard == null
+        : s.banner_guard != null && s.banner_guard.includes(c.guard_failing)
+          && s.guards[c.guard_failing]?.state === 'down')), c.timeout_ms ?? 15000);
+    const want = JSON.stringify({ kpis, health_rows: health, lang: c.lang, dead_letters: c.dead_letters, ch_down: c.ch_down, guard_failing: c.guard_failing });
     return r.ok ? r : { ...r, error: `the page did not show ${want} within ${c.timeout_ms ?? 15000} ms` };
   },
   click: async (c) => {

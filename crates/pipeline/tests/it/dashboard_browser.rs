@@ -89,7 +89,7 @@ async fn wait_landed(env: &TestEnv, t: &Totals) {
 // ---------------------------------------------------------------------------- processes
 
 /// `node tests/browser/dashboard.mjs URL`: one JSON command per line in, one JSON reply out.
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     stdin: Option<ChildStdin>,
     replies: mpsc::Receiver<String>,
@@ -128,7 +128,7 @@ impl Browser {
         );
     }
 
-    fn open(url: &str) -> (Browser, Value) {
+    pub(crate) fn open(url: &str) -> (Browser, Value) {
         Self::check_tools();
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/dashboard.mjs");
@@ -176,7 +176,7 @@ impl Browser {
     }
 
     /// Sends one command and returns its reply, which must have `ok: true`.
-    fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
+    pub(crate) fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
         let stdin = self.stdin.as_mut().expect("browser open");
         writeln!(stdin, "{cmd}").expect("dashboard.mjs takes commands");
         stdin.flush().unwrap();

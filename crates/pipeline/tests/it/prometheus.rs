@@ -482,6 +482,24 @@ async fn a_failing_guard_is_counted_logged_once_and_reported_on_health() {
         "{}",
         warned[0]
     );
+    // The page: once the guard has failed for over 30 s, a banner names it and its pill in
+    // the health panel says since when. (Blocking calls, off the runtime's workers.)
+    let page = up.url("/");
+    let (mut browser, shown) = tokio::task::spawn_blocking(move || {
+        let (mut browser, _) = crate::dashboard_browser::Browser::open(&page);
+        let shown = browser.run(
+            serde_json::json!({"cmd": "wait", "guard_failing": "duplicates", "timeout_ms": 60_000}),
+            Duration::from_secs(70),
+        );
+        (browser, shown)
+    })
+    .await
+    .unwrap();
+    let banner = shown["banner_guard"].as_str().unwrap_or_default();
+    assert!(
+        banner.contains("sales_duplicates"),
+        "the banner gives the error: {shown}"
+    );
 
     // Back: the guard passes again and is no longer failing; the errors stay counted.
     env.root()
@@ -494,6 +512,16 @@ async fn a_failing_guard_is_counted_logged_once_and_reported_on_health() {
     loop {
         if let Some(g) = guard(&up, "duplicates").await {
             if g["failing_since"].is_null() && g["passes"].as_u64() > before["passes"].as_u64() {
+                // And the page takes the banner down.
+                let cleared = tokio::task::spawn_blocking(move || {
+                    browser.run(
+                        serde_json::json!({"cmd": "wait", "guard_failing": null}),
+                        Duration::from_secs(20),
+                    )
+                })
+                .await
+                .unwrap();
+                assert_eq!(cleared["guards"]["duplicates"]["state"], "ok", "{cleared}");
                 assert!(g["errors"].as_u64() >= Some(later as u64), "{g}");
                 assert!(g["last_error"].as_str().is_some(), "{g}");
                 break;
