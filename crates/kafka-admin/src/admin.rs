@@ -326,11 +326,11 @@ pub fn group_partitions(
     timeout: Duration,
 ) -> Result<Vec<GroupPartition>> {
     let parts = partition_offsets(settings, topic, timeout)?;
-    group_on(settings, group, topic, &parts, timeout)
+    group_partitions_on(settings, group, topic, &parts, timeout)
 }
 
 /// [`group_partitions`] for watermarks already read (`parts`, from [`partition_offsets`]).
-pub fn group_on(
+pub fn group_partitions_on(
     settings: &KafkaSettings,
     group: &str,
     topic: &str,

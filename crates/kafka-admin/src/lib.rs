@@ -9,8 +9,9 @@ mod context;
 
 pub use admin::{
     commit_offsets, committed_offsets, ensure_topics, ensure_topics_replicated, fetch_topics,
-    group_on, group_partitions, partition_offsets, position_group, start_group_at_beginning,
-    GroupPartition, PartitionOffsets, Positioning, Replication, TopicInfo, TopicSpec,
+    group_partitions, group_partitions_on, partition_offsets, position_group,
+    start_group_at_beginning, GroupPartition, PartitionOffsets, Positioning, Replication,
+    TopicInfo, TopicSpec,
 };
 pub use context::{BrokerErrors, Cause};
 

@@ -368,9 +368,10 @@ impl MonitorState {
                     .map_err(|e| e.to_string())?;
                 let end: i64 = parts.iter().map(|p| p.high).sum();
                 // The end offsets are shown even when the group's offsets cannot be read.
-                let lag = kafka_admin::group_on(&kafka, &t.group, &t.topic, &parts, timeout)
-                    .ok()
-                    .map(|group| group.iter().map(|p| p.lag()).sum::<i64>());
+                let lag =
+                    kafka_admin::group_partitions_on(&kafka, &t.group, &t.topic, &parts, timeout)
+                        .ok()
+                        .map(|group| group.iter().map(|p| p.lag()).sum::<i64>());
                 out.insert(t.topic.clone(), (end, lag));
             }
             Ok(out)

@@ -404,8 +404,7 @@ async fn settle(
              Ctrl-C again to stop waiting)…",
             limit.as_secs()
         );
-        let again = CancellationToken::new();
-        cancel_on_signal(&again);
+        let again = super::generate::stop_on_signal();
         let start = std::time::Instant::now();
         loop {
             let waiting: i64 = unconsumed().await?.iter().sum();
@@ -448,8 +447,14 @@ async fn settle(
     }
     guards_stop.cancel();
     for g in guards {
-        // A guard finishes the pass it is in; none may run beside the last one below.
-        let _ = tokio::time::timeout(Duration::from_secs(30), g).await;
+        // A guard finishes the pass it is in; none may run beside the last one below. One
+        // that does not stop is said, not waited on forever.
+        if tokio::time::timeout(Duration::from_secs(30), g)
+            .await
+            .is_err()
+        {
+            eprintln!("warning: a guard did not stop within 30 s of its cancel; going on");
+        }
     }
     if !stream_mode {
         let mut verify = reconcile::verify::Verify::new(

@@ -135,6 +135,9 @@ async fn stopping_up_leaves_nothing_unrepaired() {
     assert_eq!(totals(&report, "unique") + bad, produced, "{report}\n{out}");
     assert_eq!(report["missing"], 0, "{report}");
     assert!(out.contains("stopped:"), "{out}");
+    // Every guard stopped on its cancel (one that ignored it would only make the stop 30 s
+    // slower, and say so).
+    assert!(!out.contains("did not stop"), "{out}");
     let paused = schema::paused_ingest(&env.clickhouse, &env.database)
         .await
         .unwrap();
