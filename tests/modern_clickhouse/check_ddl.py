@@ -750,7 +750,11 @@ RECONCILE_SQL = __import__("pathlib").Path(__file__).resolve().parents[2] / "cra
 def reconcile_sql(name, db, **values):
     """One of the rollup check's statements, rendered as crates/reconcile renders it."""
     text = (RECONCILE_SQL / name).read_text(encoding="utf-8")
-    for k, v in dict(values, db=f"`{db}`", read_db=f"`{db}`").items():
+    # As clickhouse_http::template writes them: {{name:string}} is a name as a literal.
+    for k, v in values.items():
+        text = text.replace("{{" + k + ":string}}", sql_string(str(v)))
+    values = dict(values, db=f"`{db}`", read_db=f"`{db}`", **{"db:string": sql_string(db)})
+    for k, v in values.items():
         text = text.replace("{{" + k + "}}", str(v))
     if "{{" in text:
         raise CheckFailed(f"{name}: a placeholder left unrendered")
@@ -844,7 +848,7 @@ def query_sql(name, db, **values):
     text = (QUERY_SQL / name).read_text(encoding="utf-8")
     if "-- @if" in text:
         raise CheckFailed(f"{name}: has @if blocks, which this check does not render")
-    for k, v in dict(values, db=f"`{db}`").items():
+    for k, v in dict(values, db=f"`{db}`", **{"db:string": sql_string(db)}).items():
         text = text.replace("{{" + k + "}}", str(v))
     if "{{" in text:
         raise CheckFailed(f"{name}: a placeholder left unrendered")

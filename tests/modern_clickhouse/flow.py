@@ -28,7 +28,7 @@ In order (DDL parsed and executed as check_ddl.py steps 1 and 3 do):
             row at its topic/partition/offset, each bad one one dead letter there, with its
             exact bytes and a reason;
   dedup     a duplicate-check pass (crates/reconcile/sql, run as duplicates.rs runs it:
-            watermark, new parts, time range, record, save watermark) records nothing; the
+            watermark, new parts, time range, record, save state) records nothing; the
             good messages of partition 0 below offset REDELIVER_BELOW are fed again (same
             topic/partition/offset, as the engine redelivers after a crash), then once more;
             each pass records exactly the new copies, a last one nothing;
@@ -216,21 +216,21 @@ def duplicates_pass(r, db):
     recorded = {}
     for table, record in (("sales", "record_sales_duplicates.sql"),
                           ("stock_movements", "record_stock_movements_duplicates.sql")):
-        name = {"db_name": sql_string(db), "table_name": sql_string(table), "table": table}
-        mark = int(one(r, reconcile_sql("watermark.sql", db, **name)) or 0)
-        parts = rows(r, reconcile_sql("new_parts.sql", db, watermark=mark, **name))
+        mark = int(one(r, reconcile_sql("watermark.sql", db, key=sql_string(table))) or 0)
+        parts = rows(r, reconcile_sql("new_parts.sql", db, watermark=mark, table=table))
         newest = max([int(p["max_block"]) for p in parts], default=mark)
         recorded[table] = 0
         if not parts or newest <= mark:
             continue
         span = rows(r, reconcile_sql("time_range.sql", db, parts=", ".join(
-            sql_string(p["name"]) for p in parts), **name))[0]
+            sql_string(p["name"]) for p in parts), table=table))[0]
         if int(span["n"]) > 0:
             count = f"SELECT count() FROM `{db}`.{table}_duplicates"
             before = int(one(r, count))
             r.run(reconcile_sql(record, db, lo=span["lo"], hi=span["hi"]))
             recorded[table] = int(one(r, count)) - before
-        r.run(reconcile_sql("save_watermark.sql", db, watermark=newest, **name))
+        # As crates/reconcile/src/state.rs saves a position.
+        r.run(reconcile_sql("save_state.sql", db, rows=f"({sql_string(table)}, {newest}, now())"))
     return recorded
 
 
@@ -334,7 +334,6 @@ def page_sql(name, db, **values):
     """A query of crates/query/sql rendered as Queries renders it on one server
     (`distributed` off); files without @if blocks go through check_ddl.query_sql."""
     text = (QUERY_SQL / name).read_text(encoding="utf-8")
-    values = dict(values, db_name=sql_string(db))
     if "-- @if" not in text:
         return query_sql(name, db, **values)
     keep, out = True, []
@@ -351,7 +350,7 @@ def page_sql(name, db, **values):
         elif keep:
             out.append(line)
     text = "\n".join(out)
-    for k, v in dict(values, db=f"`{db}`").items():
+    for k, v in dict(values, db=f"`{db}`", **{"db:string": sql_string(db)}).items():
         text = text.replace("{{" + k + "}}", str(v))
     if "{{" in text:
         raise CheckFailed(f"{name}: a placeholder left unrendered")

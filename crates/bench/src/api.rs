@@ -28,6 +28,8 @@
 //! with the figures that decided it.
 
 use std::collections::BTreeMap;
+
+use clickhouse_http::template::Values;
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
@@ -298,20 +300,13 @@ pub(crate) fn unix_now() -> u32 {
         .unwrap_or(0)
 }
 
-pub(crate) fn render(
-    name: &str,
-    source: &str,
-    values: &BTreeMap<&str, String>,
-) -> anyhow::Result<String> {
+pub(crate) fn render(name: &str, source: &str, values: &Values) -> anyhow::Result<String> {
     template::render(name, source, values, &|_| None).map_err(anyhow::Error::msg)
 }
 
-pub(crate) fn db_values(db: &str) -> anyhow::Result<BTreeMap<&'static str, String>> {
+pub(crate) fn db_values(db: &str) -> anyhow::Result<Values> {
     clickhouse_http::ident(db).with_context(|| format!("bench database name {db:?}"))?;
-    Ok(BTreeMap::from([
-        ("db", db.to_string()),
-        ("db_name", quote(db)),
-    ]))
+    Ok(Values::new().ident("db", db))
 }
 
 fn array(items: impl IntoIterator<Item = String>) -> String {
@@ -319,26 +314,25 @@ fn array(items: impl IntoIterator<Item = String>) -> String {
 }
 
 /// The generator's catalogue as SQL array literals (1-based in SQL: product id = index).
-fn catalogue_values() -> BTreeMap<&'static str, String> {
+fn catalogue_values() -> Values {
     let c = Catalogue::new(Locale::Ru);
     let q = |s: &str| quote(s);
-    BTreeMap::from([
-        ("product_names", array(c.products.iter().map(|p| q(p.name)))),
-        (
+    Values::new()
+        .sql("product_names", array(c.products.iter().map(|p| q(p.name))))
+        .sql(
             "product_categories",
             array(c.products.iter().map(|p| q(p.category))),
-        ),
-        (
+        )
+        .sql(
             "product_prices",
             array(c.products.iter().map(|p| p.price_cents.to_string())),
-        ),
-        ("warehouses", array(c.warehouses.iter().map(|w| q(w)))),
-        ("warehouse_count", c.warehouses.len().to_string()),
-        ("suppliers", array(c.suppliers.iter().map(|s| q(s)))),
-        ("supplier_count", c.suppliers.len().to_string()),
-        ("staff", array(c.staff.iter().map(|s| q(s)))),
-        ("staff_count", c.staff.len().to_string()),
-    ])
+        )
+        .sql("warehouses", array(c.warehouses.iter().map(|w| q(w))))
+        .int("warehouse_count", c.warehouses.len() as u64)
+        .sql("suppliers", array(c.suppliers.iter().map(|s| q(s))))
+        .int("supplier_count", c.suppliers.len() as u64)
+        .sql("staff", array(c.staff.iter().map(|s| q(s))))
+        .int("staff_count", c.staff.len() as u64)
 }
 
 /// "10M", "100M", "20k", "1.5M".
@@ -396,7 +390,7 @@ pub async fn run(
         .version()
         .await
         .context("asking ClickHouse for its version")?;
-    let features = schema::Features::for_version(version).map_err(anyhow::Error::msg)?;
+    let dialect = schema::Dialect::for_version(version).map_err(anyhow::Error::msg)?;
 
     let mut runs: Vec<SizeRun> = Vec::new();
     let mut bytes_per_event = BYTES_PER_EVENT_GUESS;
@@ -416,7 +410,7 @@ pub async fn run(
             &target,
             events,
             bytes_per_event,
-            features.cascading_views,
+            dialect == schema::Dialect::Current,
         )
         .await;
         // Dropped whatever happened: its Kafka tables would go on polling, its rows take disk.
@@ -643,23 +637,23 @@ pub(crate) async fn load(
         .query_one(&render(
             "api/server_now.sql",
             SERVER_NOW_SQL,
-            &BTreeMap::new(),
+            &Values::new(),
         )?)
         .await
         .context("reading the server's clock")?;
     let start = now.now - SPAN_S;
     let mut values = db_values(db)?;
     values.extend(catalogue_values());
-    values.insert("start", start.to_string());
-    values.insert("span", SPAN_S.to_string());
-    values.insert("events", events.to_string());
+    values = values
+        .int("start", start)
+        .int("span", SPAN_S)
+        .int("events", events);
 
     let chunks = events.div_ceil(opts.load_chunk);
     for k in 0..chunks {
         let first = k * opts.load_chunk;
         let count = opts.load_chunk.min(events - first);
-        values.insert("first", first.to_string());
-        values.insert("count", count.to_string());
+        values = values.int("first", first).int("count", count);
         for (name, source) in [
             ("api/load_sales.sql", LOAD_SALES_SQL),
             ("api/load_stock_movements.sql", LOAD_STOCK_MOVEMENTS_SQL),
@@ -688,9 +682,7 @@ pub(crate) async fn load(
             } else {
                 edge(k + 1)
             };
-            let mut w = db_values(db)?;
-            w.insert("from", from.to_string());
-            w.insert("to", to.to_string());
+            let w = db_values(db)?.int("from", from).int("to", to);
             for (name, source) in [
                 ("api/fill_sales_by_minute.sql", FILL_SALES_BY_MINUTE_SQL),
                 ("api/fill_stock_by_minute.sql", FILL_STOCK_BY_MINUTE_SQL),
@@ -844,7 +836,7 @@ async fn server_figures(
             .await
             .with_context(|| format!("the original {}", o.name))?;
     }
-    let flush = render("api/flush_logs.sql", FLUSH_LOGS_SQL, &BTreeMap::new())?;
+    let flush = render("api/flush_logs.sql", FLUSH_LOGS_SQL, &Values::new())?;
     client
         .execute(&flush)
         .await
@@ -858,7 +850,7 @@ async fn server_figures(
     let sql = render(
         "api/query_log.sql",
         QUERY_LOG_SQL,
-        &BTreeMap::from([("prefix", quote(&prefix))]),
+        &Values::new().string("prefix", prefix.as_str()),
     )?;
     let rows: Vec<Row> = client
         .query(&sql)
@@ -1219,15 +1211,15 @@ mod tests {
         let mut v = db_values("bench_1").unwrap();
         v.extend(catalogue_values());
         for (k, x) in [
-            ("start", "0"),
-            ("span", "604800"),
-            ("events", "10"),
-            ("first", "0"),
-            ("count", "10"),
-            ("from", "0"),
-            ("to", "60"),
+            ("start", 0),
+            ("span", 604800),
+            ("events", 10),
+            ("first", 0),
+            ("count", 10),
+            ("from", 0),
+            ("to", 60),
         ] {
-            v.insert(k, x.into());
+            v = v.int(k, x);
         }
         for (name, source) in [
             ("load_sales", LOAD_SALES_SQL),

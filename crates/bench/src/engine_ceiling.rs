@@ -28,13 +28,13 @@
 //! sales messages the per-topic variant landed and the schema rendered for 25.8) when a
 //! Python with chDB is given.
 
-use std::collections::BTreeMap;
+use clickhouse_http::template::Values;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clickhouse_http::{quote, template, Client, ServerVersion};
+use clickhouse_http::{template, Client, ServerVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::{IngestOptions, IngestTarget, SchemaApply};
@@ -124,26 +124,24 @@ pub struct ChdbLine {
     pub messages_per_s: f64,
 }
 
-fn values(db: &str) -> anyhow::Result<BTreeMap<&'static str, String>> {
+fn values(db: &str) -> anyhow::Result<Values> {
     clickhouse_http::ident(db).with_context(|| format!("bench database name {db:?}"))?;
-    Ok(BTreeMap::from([
-        ("db", db.to_string()),
-        ("db_name", quote(db)),
-    ]))
+    Ok(Values::new().ident("db", db))
 }
 
 fn render(
     name: &str,
     source: &str,
-    values: &BTreeMap<&str, String>,
+    values: &Values,
     version: ServerVersion,
 ) -> anyhow::Result<String> {
-    let features = schema::Features::for_version(version).map_err(anyhow::Error::msg)?;
-    template::render(name, source, values, &|f| match f {
-        "kafka_error_stream" => Some(features.kafka_error_stream),
-        _ => None,
-    })
-    .map_err(anyhow::Error::msg)
+    let source = match schema::Dialect::for_version(version).map_err(anyhow::Error::msg)? {
+        schema::Dialect::ClickHouse1816 if source == KAFKA_TABLE_SQL => {
+            clickhouse_18_16::BENCH_ENGINE_CEILING_KAFKA_TABLE
+        }
+        _ => source,
+    };
+    template::render(name, source, values, &|_| None).map_err(anyhow::Error::msg)
 }
 
 #[derive(Deserialize)]
@@ -264,7 +262,7 @@ async fn measure_raw(
     let io = &opts.ingest;
     let client = &io.clickhouse;
     let base = values(db)?;
-    let exec = |name: &'static str, source: &'static str, extra: Vec<(&'static str, String)>| {
+    let exec = |name: &'static str, source: &'static str, extra: Values| {
         let mut vals = base.clone();
         vals.extend(extra);
         async move {
@@ -278,7 +276,7 @@ async fn measure_raw(
     exec(
         "engine_ceiling/create_database.sql",
         CREATE_DATABASE_SQL,
-        vec![],
+        Values::new(),
     )
     .await?;
     // (Kafka table, its topic, the tables its views land in.)
@@ -307,7 +305,7 @@ async fn measure_raw(
             exec(
                 "engine_ceiling/raw_table.sql",
                 RAW_TABLE_SQL,
-                vec![("table", t.clone())],
+                Values::new().ident("table", t),
             )
             .await?;
         }
@@ -323,13 +321,12 @@ async fn measure_raw(
         exec(
             "engine_ceiling/kafka_table.sql",
             KAFKA_TABLE_SQL,
-            vec![
-                ("table", kafka.to_string()),
-                ("brokers", quote(&opts.clickhouse_brokers)),
-                ("topics", quote(topics)),
-                ("group", quote(&group)),
-                ("max_block_size", io.max_block_size.to_string()),
-            ],
+            Values::new()
+                .ident("table", kafka)
+                .string("brokers", &opts.clickhouse_brokers)
+                .string("topics", topics)
+                .string("group", &group)
+                .int("max_block_size", io.max_block_size),
         )
         .await?;
     }
@@ -339,11 +336,10 @@ async fn measure_raw(
             exec(
                 "engine_ceiling/raw_view.sql",
                 RAW_VIEW_SQL,
-                vec![
-                    ("view", format!("{t}_mv")),
-                    ("table", t.clone()),
-                    ("source", kafka.to_string()),
-                ],
+                Values::new()
+                    .ident("view", &format!("{t}_mv"))
+                    .ident("table", t)
+                    .ident("source", kafka),
             )
             .await?;
         }
@@ -362,8 +358,7 @@ async fn measure_raw(
             tables
                 .iter()
                 .map(|t| {
-                    let mut vals = base.clone();
-                    vals.insert("table", t.clone());
+                    let vals = base.clone().ident("table", t);
                     render(
                         "engine_ceiling/count_rows.sql",
                         COUNT_ROWS_SQL,
@@ -444,8 +439,7 @@ async fn dump_sales(client: &Client, db: &str, version: ServerVersion) -> anyhow
     struct Raw {
         raw: String,
     }
-    let mut vals = values(db)?;
-    vals.insert("table", "sales_raw".into());
+    let vals = values(db)?.ident("table", "sales_raw");
     let sql = render(
         "engine_ceiling/raw_messages.sql",
         RAW_MESSAGES_SQL,
@@ -684,16 +678,13 @@ mod tests {
 
     #[test]
     fn sql_renders_for_both_families() {
-        let mut v = values("bench_1").unwrap();
-        for (k, x) in [
-            ("table", "raw_kafka"),
-            ("brokers", "'b:9092'"),
-            ("topics", "'s,w'"),
-            ("group", "'g'"),
-            ("max_block_size", "65536"),
-        ] {
-            v.insert(k, x.into());
-        }
+        let v = values("bench_1")
+            .unwrap()
+            .ident("table", "raw_kafka")
+            .string("brokers", "b:9092")
+            .string("topics", "s,w")
+            .string("group", "g")
+            .int("max_block_size", 65536);
         let old = render("k", KAFKA_TABLE_SQL, &v, "18.16.1".parse().unwrap()).unwrap();
         assert!(
             old.contains("'CSV'") && old.contains("bench_1.raw_kafka"),

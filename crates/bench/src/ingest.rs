@@ -13,7 +13,7 @@
 //! wrote; the verifier replays those under `up`), the run ends after `stall` without
 //! change and reports the rows that are missing, with the rate of those that landed.
 
-use std::collections::BTreeMap;
+use clickhouse_http::template::Values;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -109,7 +109,7 @@ struct Landed {
 
 fn render(name: &str, source: &str, db: &str) -> anyhow::Result<String> {
     clickhouse_http::ident(db).with_context(|| format!("bench database name {db:?}"))?;
-    let values = BTreeMap::from([("db", db.to_string())]);
+    let values = Values::new().ident("db", db);
     template::render(name, source, &values, &|_| None).map_err(anyhow::Error::msg)
 }
 
@@ -211,7 +211,7 @@ pub async fn run(opts: &IngestOptions, applier: &dyn SchemaApply) -> anyhow::Res
             opts.stall,
             figures.join("; "),
             if committed_all {
-                ": the engine committed messages it did not write (18.16, see crates/reconcile/src/verify.rs; \
+                ": the engine committed messages it did not write (18.16, see crates/clickhouse-18-16/src/verify.rs; \
                  under `pipeline up` the verifier replays them)"
             } else {
                 ""

@@ -19,7 +19,9 @@
 //! would replay a message the engine committed without writing; here such a sample stays
 //! unseen and is counted).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
+
+use clickhouse_http::template::Values;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
@@ -130,7 +132,7 @@ struct Setting {
     value: String,
 }
 
-fn render(name: &str, source: &str, values: &BTreeMap<&str, String>) -> anyhow::Result<String> {
+fn render(name: &str, source: &str, values: &Values) -> anyhow::Result<String> {
     template::render(name, source, values, &|_| None).map_err(anyhow::Error::msg)
 }
 
@@ -160,14 +162,12 @@ pub async fn run(opts: &LatencyOptions, applier: &dyn SchemaApply) -> anyhow::Re
         .context("reading ClickHouse's version")?;
     let flush_ms = opts
         .clickhouse
-        .query::<Setting>(
-            "SELECT value FROM system.settings WHERE name = 'stream_flush_interval_ms'",
-        )
+        .query::<Setting>(include_str!("../sql/latency_flush_interval.sql"))
         .await
         .ok()
         .and_then(|v| v.into_iter().next())
         .map(|s| s.value);
-    let modern = schema::Features::for_version(server).is_ok_and(|f| f.kafka_modern_settings);
+    let modern = schema::Dialect::for_version(server).is_ok_and(|d| d == schema::Dialect::Current);
 
     let mut runs = Vec::new();
     for r in &opts.rates {
@@ -630,12 +630,11 @@ fn lookup_sql(db: &str, pending: &[Sample]) -> anyhow::Result<String> {
         if ids.is_empty() {
             continue;
         }
-        let values = BTreeMap::from([
-            ("db", db.to_string()),
-            ("table", table.to_string()),
-            ("since", quote(&since)),
-            ("ids", ids.join(",")),
-        ]);
+        let values = Values::new()
+            .ident("db", db)
+            .ident("table", table)
+            .string("since", since.as_str())
+            .sql("ids", ids.join(","));
         parts.push(render("lookup", LOOKUP_SQL, &values)?);
     }
     Ok(parts.join("\nUNION ALL\n"))

@@ -27,13 +27,13 @@
 //!
 //! The database is dropped at the end, whatever happened (unless `keep`).
 
-use std::collections::BTreeMap;
+use clickhouse_http::template::Values;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clickhouse_http::{quote, Client};
+use clickhouse_http::Client;
 use query::Range;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -524,7 +524,7 @@ pub async fn run(
         .version()
         .await
         .context("asking ClickHouse for its version")?;
-    let features = schema::Features::for_version(version).map_err(anyhow::Error::msg)?;
+    let dialect = schema::Dialect::for_version(version).map_err(anyhow::Error::msg)?;
     let target = IngestTarget {
         database: format!("{}_{}", opts.database_prefix, opts.events),
         sales_topic: opts.sales_topic.clone(),
@@ -533,7 +533,14 @@ pub async fn run(
         partitions: 1,
         max_block_size: 65_536,
     };
-    let result = measure(opts, applier, serve, &target, features.cascading_views).await;
+    let result = measure(
+        opts,
+        applier,
+        serve,
+        &target,
+        dialect == schema::Dialect::Current,
+    )
+    .await;
     let dropped = if opts.keep {
         eprintln!(
             "viewers: kept database {} (drop it when done: its Kafka tables poll their topics)",
@@ -815,17 +822,17 @@ async fn server_windows(
         .execute(&api::render(
             "api/flush_logs.sql",
             FLUSH_LOGS_SQL,
-            &BTreeMap::new(),
+            &Values::new(),
         )?)
         .await
         .context("flushing ClickHouse's query log")?;
     let from = marks.iter().map(|m| m.from).min().unwrap_or(0);
     let to = marks.iter().map(|m| m.to).max().unwrap_or(0);
     let prefix = format!("serve.{pid}.");
-    let mut values = api::db_values(db)?;
-    values.insert("prefix", quote(&prefix));
-    values.insert("from", from.to_string());
-    values.insert("to", to.to_string());
+    let values = api::db_values(db)?
+        .string("prefix", prefix.as_str())
+        .int("from", from)
+        .int("to", to);
     let sql = api::render("viewers/serve_queries.sql", SERVE_QUERIES_SQL, &values)?;
     let rows: Vec<Second> = client
         .query(&sql)
@@ -1035,10 +1042,11 @@ mod tests {
 
     #[test]
     fn sql_renders() {
-        let mut v = api::db_values("bench_1").unwrap();
-        v.insert("prefix", quote("serve.42."));
-        v.insert("from", "1".into());
-        v.insert("to", "2".into());
+        let v = api::db_values("bench_1")
+            .unwrap()
+            .string("prefix", "serve.42.")
+            .int("from", 1)
+            .int("to", 2);
         let s = api::render("serve_queries", SERVE_QUERIES_SQL, &v).unwrap();
         assert!(s.contains("'serve.42.'") && s.contains("'bench_1'") && !s.contains("{{"));
     }

@@ -1,14 +1,120 @@
-//! The `.sql` files' only template features: `{{name}}` placeholders and whole-line
-//! `-- @if feature` / `-- @else` / `-- @endif` blocks (not nested).
+//! The `.sql` files' only template features: `{{name}}` placeholders, each filled by a typed
+//! [`Value`] that writes itself for where it goes, and whole-line `-- @if feature` /
+//! `-- @else` / `-- @endif` blocks (not nested; used only for the queries' cluster variant).
 
 use std::collections::BTreeMap;
+
+/// What a `{{name}}` placeholder is filled with. Each kind writes itself: an identifier as
+/// is (it was checked), a string as a quoted literal, a number as digits, SQL this program
+/// built as is. `{{name:string}}` writes an identifier as a string literal, for the places
+/// SQL names a database or table by value (`system.tables WHERE database = {{db:string}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Ident(String),
+    Str(String),
+    Int(i128),
+    Sql(String),
+}
+
+impl Value {
+    /// A database, table or cluster name: letters, digits and `_`, not starting with a digit.
+    pub fn ident(name: &str) -> Result<Value, String> {
+        crate::ident(name)
+            .map(|n| Value::Ident(n.to_string()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn write(&self, name: &str, key: &str, as_string: bool) -> Result<String, String> {
+        Ok(match (self, as_string) {
+            (Value::Ident(s), false) | (Value::Sql(s), false) => s.clone(),
+            (Value::Ident(s), true) | (Value::Str(s), _) => crate::quote(s),
+            (Value::Int(n), false) => n.to_string(),
+            (Value::Int(_), true) | (Value::Sql(_), true) => {
+                return Err(format!(
+                    "{name}: {{{{{key}:string}}}} takes a name or a string"
+                ))
+            }
+        })
+    }
+}
+
+/// The values a file is rendered with. A name that is not a plain identifier is kept as an
+/// error, and rendering with it fails.
+#[derive(Debug, Clone, Default)]
+pub struct Values {
+    values: BTreeMap<&'static str, Value>,
+    errors: Vec<String>,
+}
+
+impl Values {
+    pub fn new() -> Self {
+        Values::default()
+    }
+
+    /// A checked identifier (see [`Value::ident`]).
+    pub fn ident(mut self, key: &'static str, name: &str) -> Self {
+        match Value::ident(name) {
+            Ok(v) => {
+                self.values.insert(key, v);
+            }
+            Err(e) => self.errors.push(format!("{key}: {e}")),
+        }
+        self
+    }
+
+    pub fn string(mut self, key: &'static str, s: impl Into<String>) -> Self {
+        self.values.insert(key, Value::Str(s.into()));
+        self
+    }
+
+    pub fn int(mut self, key: &'static str, n: impl Into<i128>) -> Self {
+        self.values.insert(key, Value::Int(n.into()));
+        self
+    }
+
+    /// SQL this program built (a rendered fragment, a VALUES list): written as is.
+    pub fn sql(mut self, key: &'static str, sql: impl Into<String>) -> Self {
+        self.values.insert(key, Value::Sql(sql.into()));
+        self
+    }
+
+    pub fn set(&mut self, key: &'static str, value: Value) {
+        self.values.insert(key, value);
+    }
+
+    /// `other`'s values over these.
+    pub fn extend(&mut self, other: Values) {
+        self.values.extend(other.values);
+        self.errors.extend(other.errors);
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
+    /// The text a value writes where a file says `{{key}}`.
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.values
+            .get(key)
+            .and_then(|v| v.write("", key, false).ok())
+    }
+
+    /// The first name that was not a plain identifier.
+    pub fn check(&self) -> Result<(), String> {
+        match self.errors.first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
 
 pub fn render(
     name: &str,
     source: &str,
-    values: &BTreeMap<&str, String>,
+    values: &Values,
     features: &dyn Fn(&str) -> Option<bool>,
 ) -> Result<String, String> {
+    values.check().map_err(|e| format!("{name}: {e}"))?;
     let mut out = String::with_capacity(source.len());
     // None: outside a block; Some(on): inside one, keeping lines while `on`.
     let mut block: Option<bool> = None;
@@ -42,11 +148,15 @@ pub fn render(
         let end = rest[start..]
             .find("}}")
             .ok_or_else(|| format!("{name}: unclosed {{{{"))?;
-        let key = &rest[start + 2..start + end];
+        let placeholder = &rest[start + 2..start + end];
+        let (key, as_string) = match placeholder.strip_suffix(":string") {
+            Some(key) => (key, true),
+            None => (placeholder, false),
+        };
         let value = values
             .get(key)
             .ok_or_else(|| format!("{name}: no value for {{{{{key}}}}}"))?;
-        rendered.push_str(value);
+        rendered.push_str(&value.write(name, key, as_string)?);
         rest = &rest[start + end + 2..];
     }
     rendered.push_str(rest);
@@ -95,8 +205,28 @@ mod tests {
     }
 
     #[test]
+    fn values_write_themselves() {
+        let v = Values::new()
+            .ident("db", "shop")
+            .string("topic", "it's")
+            .int("n", -3)
+            .sql("rows", "(1, 2)");
+        let out = render(
+            "t",
+            "{{db}}.t {{db:string}} {{topic}} {{n}} {{rows}} {{topic:string}}",
+            &v,
+            &features,
+        )
+        .unwrap();
+        assert_eq!(out, "shop.t 'shop' 'it\\'s' -3 (1, 2) 'it\\'s'\n");
+        let bad = Values::new().ident("db", "x; DROP");
+        assert!(render("t", "{{db}}", &bad, &features).is_err());
+        assert!(render("t", "{{n:string}}", &v, &features).is_err());
+    }
+
+    #[test]
     fn renders_blocks_and_values() {
-        let values = BTreeMap::from([("db", "d1".to_string())]);
+        let values = Values::new().ident("db", "d1");
         let src = "a {{db}}\n-- @if on\nb\n-- @else\nc\n-- @endif\n-- @if off\nd\n-- @endif\ne;\n";
         assert_eq!(
             render("t", src, &values, &features).unwrap(),

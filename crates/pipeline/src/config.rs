@@ -259,7 +259,7 @@ impl CommonArgs {
             database: o.database.unwrap_or_else(|| "default".into()),
             clickhouse_engine_profile: o
                 .clickhouse_engine_profile
-                .unwrap_or_else(|| schema::DEFAULT_ENGINE_PROFILE.into()),
+                .unwrap_or_else(|| clickhouse_18_16::DEFAULT_ENGINE_PROFILE.into()),
             cluster: o.cluster.filter(|c| !c.is_empty()),
             shard_urls: o
                 .shard_urls

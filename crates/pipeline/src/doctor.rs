@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clickhouse_http::quote;
+use clickhouse_http::template::{self, Values};
 use kafka_admin::{KafkaSettings, TopicSpec};
 
 use crate::config::Config;
@@ -114,13 +114,13 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
     // The configured database may not exist yet: ask from `system`.
     let ch = config.clickhouse().with_database("system");
     let version = match ch.version().await {
-        Ok(v) => match schema::Features::for_version(v) {
-            Ok(features) => {
+        Ok(v) => match schema::Dialect::for_version(v) {
+            Ok(dialect) => {
                 checks.push(Check::ok(
                     "clickhouse",
                     format!("{} answers, version {v}", config.clickhouse_url),
                 ));
-                Some((v, features))
+                Some((v, dialect))
             }
             Err(e) => {
                 checks.push(Check::fail(
@@ -136,18 +136,17 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
             None
         }
     };
-    if let Some((v, features)) = version {
+    if let Some((v, dialect)) = version {
         #[derive(serde::Deserialize)]
         struct N {
             n: u64,
         }
-        match ch
-            .query_one::<N>(&format!(
-                "SELECT count() AS n FROM system.databases WHERE name = {}",
-                quote(&config.database)
-            ))
-            .await
-        {
+        let exists = sql(
+            "doctor/database_exists.sql",
+            include_str!("../sql/doctor/database_exists.sql"),
+            Values::new().ident("db", &config.database),
+        );
+        match ch.query_one::<N>(&exists).await {
             Ok(N { n: 1 }) => {
                 checks.push(Check::ok("database", format!("{} exists", config.database)))
             }
@@ -164,7 +163,7 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
                 "check --clickhouse-user and its grants",
             )),
         }
-        if !features.kafka_error_stream {
+        if dialect == schema::Dialect::ClickHouse1816 {
             checks.push(engine_profile(config, &ch).await);
         }
         if broker_ok && opts.check_clickhouse_to_broker {
@@ -179,14 +178,14 @@ pub async fn run_checks(config: &Config, opts: &Options) -> Vec<Check> {
 async fn engine_profile(config: &Config, ch: &clickhouse_http::Client) -> Check {
     const NAME: &str = "engine profile";
     let profile = &config.clickhouse_engine_profile;
-    match schema::engine_profile_mismatches(ch, profile).await {
+    match clickhouse_18_16::engine_profile_mismatches(ch, profile).await {
         Ok(wrong) if wrong.is_empty() => Check::ok(
             NAME,
             format!("profile {profile:?} reads raw lines (DEL delimiter, no quoting)"),
         ),
         Ok(wrong) => Check::fail(
             NAME,
-            schema::engine_profile_problem(profile, &wrong),
+            clickhouse_18_16::engine_profile_problem(profile, &wrong),
             "add the XML above to the server's users.xml and restart it",
         ),
         Err(e) => Check::fail(
@@ -325,15 +324,16 @@ async fn clickhouse_reaches_broker(
             return Check::fail(NAME, e.to_string(), hint);
         }
     }
-    // The probe table lives in `default` so the check works before the schema exists.
-    let table = format!("default.pipeline_doctor_{probe}");
+    let table = Values::new().ident("table", &format!("pipeline_doctor_{probe}"));
     let ch = config.clickhouse().with_database("default");
-    let ddl = format!(
-        "CREATE TABLE {table} (marker String) ENGINE = Kafka SETTINGS kafka_broker_list = {}, \
-         kafka_topic_list = {}, kafka_group_name = {}, kafka_format = 'JSONEachRow'",
-        quote(&config.clickhouse_kafka_brokers),
-        quote(PROBE_TOPIC),
-        quote(&group)
+    let ddl = sql(
+        "doctor/probe_kafka_table.sql",
+        include_str!("../sql/doctor/probe_kafka_table.sql"),
+        table
+            .clone()
+            .string("brokers", &config.clickhouse_kafka_brokers)
+            .string("topic", PROBE_TOPIC)
+            .string("group", &group),
     );
     if let Err(e) = ch.execute(&ddl).await {
         return Check::fail(
@@ -359,7 +359,11 @@ async fn clickhouse_reaches_broker(
     while !seen && tokio::time::Instant::now() < deadline {
         match tokio::time::timeout(
             Duration::from_secs(15),
-            reader.query::<Row>(&format!("SELECT marker FROM {table}")),
+            reader.query::<Row>(&sql(
+                "doctor/probe_read.sql",
+                include_str!("../sql/doctor/probe_read.sql"),
+                table.clone(),
+            )),
         )
         .await
         {
@@ -368,7 +372,12 @@ async fn clickhouse_reaches_broker(
             Err(_) => last_error = Some("the read timed out".into()),
         }
     }
-    let _ = ch.execute(&format!("DROP TABLE IF EXISTS {table}")).await;
+    let drop = sql(
+        "doctor/probe_drop.sql",
+        include_str!("../sql/doctor/probe_drop.sql"),
+        table,
+    );
+    let _ = ch.execute(&drop).await;
     if seen {
         Check::ok(
             NAME,
@@ -402,6 +411,13 @@ pub fn report(checks: &[Check]) -> bool {
         }
     }
     checks.iter().all(|c| c.ok)
+}
+
+/// Renders one of `sql/doctor/`. Its names are the config's (checked when it was read) or
+/// this program's own, so they always render.
+fn sql(name: &str, source: &str, values: Values) -> String {
+    template::render(name, source, &values, &|_| None)
+        .expect("doctor's names are checked when the config is read")
 }
 
 #[cfg(test)]

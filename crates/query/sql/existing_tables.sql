@@ -1,1 +1,1 @@
-SELECT name FROM system.tables WHERE database = {{db_name}} ORDER BY name
+SELECT name FROM system.tables WHERE database = {{db:string}} ORDER BY name

@@ -25,7 +25,7 @@ FROM
                 -- The newest minute from part metadata (the partition key's range), not a
                 -- scan of every minute there is.
                 WHERE minute >= (SELECT max(max_time) FROM system.parts
-                                 WHERE database = {{db_name}} AND table = 'sales_by_minute'
+                                 WHERE database = {{db:string}} AND table = 'sales_by_minute'
                                    AND active) - 3600
 -- @endif
                 GROUP BY minute

@@ -17,12 +17,12 @@ SELECT 'stock_movements' AS table,
 SELECT 'sales' AS table,
        toUInt64(greatest(
            (SELECT toInt64(sum(rows)) FROM system.parts
-            WHERE database = {{db_name}} AND active AND table = 'sales')
+            WHERE database = {{db:string}} AND active AND table = 'sales')
          - (SELECT toInt64(sum(copies_removed)) FROM {{db}}.sales_duplicates), 0)) AS rows
 UNION ALL
 SELECT 'stock_movements' AS table,
        toUInt64(greatest(
            (SELECT toInt64(sum(rows)) FROM system.parts
-            WHERE database = {{db_name}} AND active AND table = 'stock_movements')
+            WHERE database = {{db:string}} AND active AND table = 'stock_movements')
          - (SELECT toInt64(sum(copies_removed)) FROM {{db}}.stock_movements_duplicates), 0)) AS rows
 -- @endif

@@ -6,7 +6,8 @@ mod range;
 
 use std::collections::BTreeMap;
 
-use clickhouse_http::{ident, quote, template, Client, Error, Result};
+use clickhouse_http::template::{self, Values};
+use clickhouse_http::{ident, quote, Client, Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub use range::Range;
@@ -198,9 +199,9 @@ impl Queries {
         &self.client
     }
 
-    fn sql(&self, name: &str, source: &str, extra: &[(&'static str, String)]) -> Result<String> {
-        let mut values = BTreeMap::from([("db", self.db.clone()), ("db_name", quote(&self.db))]);
-        values.extend(extra.iter().cloned());
+    fn sql(&self, name: &str, source: &str, extra: Values) -> Result<String> {
+        let mut values = Values::new().ident("db", &self.db);
+        values.extend(extra);
         let distributed = self.distributed;
         template::render(name, source, &values, &|f| {
             (f == "distributed").then_some(distributed)
@@ -210,7 +211,7 @@ impl Queries {
 
     /// A rollup from `since` on, to read as a subquery (`sql/tiers`): from its hour tier
     /// where sealed and its minute tier elsewhere, no hour cut by `split` read whole.
-    fn tier(&self, tier: Tier, since: u32, split: u32) -> Result<(&'static str, String)> {
+    fn tier(&self, tier: Tier, since: u32, split: u32) -> Result<Values> {
         let (name, hours, minutes, columns) = match tier {
             Tier::Sales => (
                 "sales",
@@ -231,39 +232,33 @@ impl Queries {
                 "customers",
             ),
         };
-        let bounds = [("since", since.to_string()), ("split", split.to_string())];
-        let mut values = bounds.to_vec();
-        values.extend([
-            ("hours", hours.to_string()),
-            ("minutes", minutes.to_string()),
-            ("columns", columns.to_string()),
-        ]);
+        let bounds = Values::new().int("since", since).int("split", split);
         let sealed = self.sql(
             "tiers/sealed",
             include_str!("../sql/tiers/sealed.sql"),
-            &values,
+            bounds
+                .clone()
+                .ident("hours", hours)
+                .ident("minutes", minutes)
+                .sql("columns", columns),
         )?;
         let sql = match tier {
             // Customers add what is newer than the last sealed minute, from the raw sales.
-            Tier::Customers => {
-                let mut values = bounds.to_vec();
-                values.push(("sealed", sealed));
-                self.sql(
-                    "tiers/customers",
-                    include_str!("../sql/tiers/customers.sql"),
-                    &values,
-                )?
-            }
+            Tier::Customers => self.sql(
+                "tiers/customers",
+                include_str!("../sql/tiers/customers.sql"),
+                bounds.sql("sealed", sealed),
+            )?,
             _ => sealed,
         };
-        Ok((name, sql))
+        Ok(Values::new().sql(name, sql))
     }
 
     async fn rows<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,
         source: &str,
-        extra: &[(&'static str, String)],
+        extra: Values,
     ) -> Result<Vec<T>> {
         self.client.query(&self.sql(name, source, extra)?).await
     }
@@ -286,7 +281,7 @@ impl Queries {
             .rows(
                 "last_24_hours",
                 include_str!("../sql/last_24_hours.sql"),
-                &[],
+                Values::new(),
             )
             .await?
             .into_iter()
@@ -300,7 +295,7 @@ impl Queries {
             .rows(
                 "sales_hourly",
                 include_str!("../sql/sales_hourly.sql"),
-                &[self.tier(Tier::Sales, first, first)?],
+                self.tier(Tier::Sales, first, first)?,
             )
             .await?;
         let mut out = SalesHourly {
@@ -328,7 +323,7 @@ impl Queries {
             .rows(
                 "stock_top",
                 include_str!("../sql/stock_top.sql"),
-                &[self.tier(Tier::Stock, from, from)?],
+                self.tier(Tier::Stock, from, from)?,
             )
             .await?;
         Ok(StockTop {
@@ -339,8 +334,12 @@ impl Queries {
     }
 
     pub async fn recent_sales(&self) -> Result<Vec<RecentSale>> {
-        self.rows("recent_sales", include_str!("../sql/recent_sales.sql"), &[])
-            .await
+        self.rows(
+            "recent_sales",
+            include_str!("../sql/recent_sales.sql"),
+            Values::new(),
+        )
+        .await
     }
 
     /// Rows per target table, from part metadata.
@@ -351,7 +350,11 @@ impl Queries {
             rows: u64,
         }
         let rows: Vec<Row> = self
-            .rows("table_rows", include_str!("../sql/table_rows.sql"), &[])
+            .rows(
+                "table_rows",
+                include_str!("../sql/table_rows.sql"),
+                Values::new(),
+            )
             .await?;
         let mut out: BTreeMap<String, u64> = TABLES.iter().map(|t| (t.to_string(), 0)).collect();
         out.extend(rows.into_iter().map(|r| (r.table, r.rows)));
@@ -366,7 +369,11 @@ impl Queries {
             rows: u64,
         }
         let rows: Vec<Row> = self
-            .rows("dead_letters", include_str!("../sql/dead_letters.sql"), &[])
+            .rows(
+                "dead_letters",
+                include_str!("../sql/dead_letters.sql"),
+                Values::new(),
+            )
             .await?;
         Ok(rows.into_iter().map(|r| (r.topic, r.rows)).collect())
     }
@@ -387,7 +394,7 @@ impl Queries {
             .rows(
                 "latest_dead_letters",
                 include_str!("../sql/latest_dead_letters.sql"),
-                &[],
+                Values::new(),
             )
             .await?;
         Ok(rows
@@ -415,7 +422,7 @@ impl Queries {
             .rows::<Row>(
                 "existing_tables",
                 include_str!("../sql/existing_tables.sql"),
-                &[],
+                Values::new(),
             )
             .await?
             .into_iter()
@@ -447,7 +454,7 @@ impl Queries {
     /// one after another their round trips would add up).
     pub async fn overview(&self, range: Range, now: u32) -> Result<Overview> {
         let w = range.window(now);
-        let from = ("from", w.from.to_string());
+
         #[derive(Deserialize)]
         struct SalesRow {
             current: u8,
@@ -470,24 +477,20 @@ impl Queries {
         let sales_sql = self.sql(
             "overview_sales",
             include_str!("../sql/overview_sales.sql"),
-            &[
-                from.clone(),
-                self.tier(Tier::Sales, w.previous_from, w.from)?,
-                ("bucket", bucket_fn.to_string()),
-            ],
+            self.tier(Tier::Sales, w.previous_from, w.from)?
+                .int("from", w.from)
+                .sql("bucket", bucket_fn),
         )?;
         let customers_sql = self.sql(
             "customers",
             include_str!("../sql/customers.sql"),
-            &[
-                from.clone(),
-                self.tier(Tier::Customers, w.previous_from, w.from)?,
-            ],
+            self.tier(Tier::Customers, w.previous_from, w.from)?
+                .int("from", w.from),
         )?;
         let mix_sql = self.sql(
             "movement_mix",
             include_str!("../sql/movement_mix.sql"),
-            &[self.tier(Tier::Stock, w.from, w.from)?],
+            self.tier(Tier::Stock, w.from, w.from)?,
         )?;
         let (sales_rows, customer_rows, movement_mix, stock_levels) = futures::try_join!(
             self.client.query::<SalesRow>(&sales_sql),
@@ -588,12 +591,16 @@ impl Queries {
             self.rows(
                 "stock_levels_by_product",
                 include_str!("../sql/stock_levels_by_product.sql"),
-                &[],
+                Values::new(),
             )
             .await
         } else {
-            self.rows("stock_levels", include_str!("../sql/stock_levels.sql"), &[])
-                .await
+            self.rows(
+                "stock_levels",
+                include_str!("../sql/stock_levels.sql"),
+                Values::new(),
+            )
+            .await
         }
     }
 
@@ -608,11 +615,10 @@ impl Queries {
         self.rows(
             "audit_table",
             include_str!("../sql/audit_table.sql"),
-            &[
-                ("table", ident(table)?.to_string()),
-                ("rollup", rollup.to_string()),
-                ("count_column", count_column.to_string()),
-            ],
+            Values::new()
+                .ident("table", table)
+                .ident("rollup", rollup)
+                .ident("count_column", count_column),
         )
         .await?
         .into_iter()
@@ -634,10 +640,9 @@ impl Queries {
             .rows(
                 "landed_event_ids",
                 include_str!("../sql/landed_event_ids.sql"),
-                &[
-                    ("table", ident(table)?.to_string()),
-                    ("ids", list.join(",")),
-                ],
+                Values::new()
+                    .ident("table", table)
+                    .sql("ids", list.join(",")),
             )
             .await?;
         Ok(rows.into_iter().map(|r| r.event_id).collect())

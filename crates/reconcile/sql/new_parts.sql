@@ -3,5 +3,5 @@
 -- took its number before a faster one committed (re-checking is harmless).
 SELECT name, toInt64(max_block_number) AS max_block
 FROM system.parts
-WHERE database = {{db_name}} AND table = {{table_name}} AND active
+WHERE database = {{db:string}} AND table = {{table:string}} AND active
   AND max_block_number > {{watermark}} - 16

@@ -4,5 +4,5 @@
 SELECT name, toInt64(min_block_number) AS min_block, toInt64(max_block_number) AS max_block,
        toUInt32(level) AS level
 FROM system.parts
-WHERE database = {{db_name}} AND table = {{table_name}} AND active
+WHERE database = {{db:string}} AND table = {{table:string}} AND active
   AND (max_block_number > {{watermark}} OR (level = 0 AND max_block_number > {{watermark}} - 16))

@@ -6,6 +6,7 @@
 //! cover — copies of a message share its event_time, and event_time leads the tables'
 //! ORDER BY. For a live stream that is the last minute or so of events.
 
+use clickhouse_http::template::Values;
 use clickhouse_http::{quote, Client};
 use serde::Deserialize;
 
@@ -66,10 +67,6 @@ impl Duplicates {
 
     async fn pass_table(&self, table: &str, record: &str) -> Result<Pass> {
         #[derive(Deserialize)]
-        struct Mark {
-            max_block: i64,
-        }
-        #[derive(Deserialize)]
         struct Part {
             name: String,
             max_block: i64,
@@ -85,29 +82,14 @@ impl Duplicates {
             n: u64,
         }
         let db = self.db.as_str();
-        let name = [("table_name", quote(table)), ("table", table.to_string())];
-        let mark: i64 = self
-            .client
-            .query::<Mark>(&sql(
-                "watermark.sql",
-                include_str!("../sql/watermark.sql"),
-                db,
-                &name,
-            )?)
-            .await?
-            .first()
-            .map_or(0, |m| m.max_block);
+        let mark = crate::state::position(&self.client, db, table).await?;
         let parts: Vec<Part> = self
             .client
             .query(&sql(
                 "new_parts.sql",
                 include_str!("../sql/new_parts.sql"),
                 db,
-                &[
-                    name[0].clone(),
-                    name[1].clone(),
-                    ("watermark", mark.to_string()),
-                ],
+                Values::new().ident("table", table).int("watermark", mark),
             )?)
             .await?;
         let newest = parts.iter().map(|p| p.max_block).max().unwrap_or(mark);
@@ -125,7 +107,7 @@ impl Duplicates {
                 "time_range.sql",
                 include_str!("../sql/time_range.sql"),
                 db,
-                &[name[1].clone(), ("parts", list)],
+                Values::new().ident("table", table).sql("parts", list),
             )?)
             .await?;
         let mut pass = Pass {
@@ -133,19 +115,22 @@ impl Duplicates {
             recorded: 0,
         };
         if range.n > 0 {
-            let ledger = format!("{table}_duplicates");
-            let count = format!("SELECT toUInt64(count()) AS n FROM {db}.{ledger}");
+            let count = sql(
+                "count_rows.sql",
+                include_str!("../sql/count_rows.sql"),
+                db,
+                Values::new().ident("table", &format!("{table}_duplicates")),
+            )?;
             let before: Count = self.client.query_one(&count).await?;
             self.client
                 .execute(&sql(
                     "record_duplicates.sql",
                     record,
                     db,
-                    &[
-                        ("lo", range.lo.to_string()),
-                        ("hi", range.hi.to_string()),
-                        ("read_db", self.read_db.clone()),
-                    ],
+                    Values::new()
+                        .int("lo", range.lo)
+                        .int("hi", range.hi)
+                        .ident("read_db", &self.read_db),
                 )?)
                 .await?;
             let after: Count = self.client.query_one(&count).await?;
@@ -159,14 +144,7 @@ impl Duplicates {
             }
         }
         if newest > mark {
-            self.client
-                .execute(&sql(
-                    "save_watermark.sql",
-                    include_str!("../sql/save_watermark.sql"),
-                    db,
-                    &[name[0].clone(), ("watermark", newest.to_string())],
-                )?)
-                .await?;
+            crate::state::save(&self.client, db, &[(table.to_string(), newest)]).await?;
         }
         Ok(pass)
     }

@@ -1,24 +1,23 @@
-//! Keeps what ClickHouse consumed whole, beside the Kafka engine (run by `pipeline up`):
+//! The checks every server needs, beside the Kafka engine (run by `pipeline up`):
 //!
 //! - [`duplicates`]: the Kafka engine delivers at least once; a copy stored twice after a
 //!   rebalance or a failed commit is recorded in a ledger whose views take it back out of
 //!   the rollups, so every figure counts each event_id once.
-//! - [`rescue`]: on servers without the error stream mode (18.16), a message even the raw
-//!   reader cannot take stops its Kafka table for good; the rescue moves the stuck messages
-//!   through the same parsing views by another door and lets the table go on.
 //! - [`rollups`]: a block's fan-out cut short (the server killed between two views) leaves
 //!   it in some targets and not others, and it is then delivered to all of them again; the
 //!   rollups are checked against the raw tables and a difference is written as a correction.
-//! - [`verify`]: on the same servers, the engine can skip a message (one its reader cannot
-//!   take) or commit one it never wrote; the verifier compares what the group committed
-//!   with what the tables hold and replays whatever is missing.
+//!   Checked minutes are then sealed into the hour tiers the page reads for long ranges.
+//! - [`guards`]: how every loop counts its passes, failures and work, waits for its next
+//!   pass and stops.
+//! - [`state`]: how far each loop got, kept in `reconcile_state`.
+//!
+//! ClickHouse 18.16's own guards (the rescue of a stalled Kafka table, the verifier of what
+//! the engine committed) are in `crates/clickhouse-18-16`.
 
 pub mod duplicates;
 pub mod guards;
-pub mod replay;
-pub mod rescue;
 pub mod rollups;
-pub mod verify;
+pub mod state;
 
 pub use guards::{GuardReport, GuardStats};
 
@@ -61,9 +60,7 @@ impl Source {
     }
 }
 
-use std::collections::BTreeMap;
-
-use clickhouse_http::{quote, template};
+use clickhouse_http::template::{self, Values};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -77,24 +74,39 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Renders one of this crate's `.sql` files (no feature blocks).
-fn sql(name: &str, source: &str, db: &str, extra: &[(&'static str, String)]) -> Result<String> {
+/// Renders a `.sql` file of the guards over database `db` (no feature blocks).
+pub fn sql(name: &str, source: &str, db: &str, extra: Values) -> Result<String> {
     // {{read_db}}: where the checks read rows (the tables, or in cluster mode their
     // Distributed twins); writes go to {{db}}, this server's own tables.
-    let mut values = BTreeMap::from([
-        ("db", db.to_string()),
-        ("db_name", quote(db)),
-        ("read_db", db.to_string()),
-    ]);
-    values.extend(extra.iter().cloned());
+    let mut values = Values::new().ident("db", db).ident("read_db", db);
+    values.extend(extra);
     template::render(name, source, &values, &|_| None).map_err(Error::Other)
 }
 
 /// Messages on `source.topic` that its group has not committed yet: the group's lag.
 pub async fn unconsumed(kafka: &kafka_admin::KafkaSettings, source: &Source) -> Result<i64> {
-    Ok(replay::offsets(kafka, source)
+    Ok(group_partitions(kafka, source)
         .await?
         .iter()
         .map(|p| p.lag())
         .sum())
+}
+
+/// Where `source`'s consumer group stands on each partition of its topic, from the broker.
+pub async fn group_partitions(
+    kafka: &kafka_admin::KafkaSettings,
+    source: &Source,
+) -> Result<Vec<kafka_admin::GroupPartition>> {
+    let kafka = kafka.clone();
+    let s = source.clone();
+    tokio::task::spawn_blocking(move || {
+        Ok(kafka_admin::group_partitions(
+            &kafka,
+            &s.group,
+            &s.topic,
+            std::time::Duration::from_secs(5),
+        )?)
+    })
+    .await
+    .map_err(|e| Error::Other(e.to_string()))?
 }

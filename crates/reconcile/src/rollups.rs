@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clickhouse_http::template::Values;
 use clickhouse_http::{quote, Client};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -273,27 +274,12 @@ impl Rollups {
             #[serde(rename = "touched_hour")]
             hour: u32,
         }
-        #[derive(Deserialize)]
-        struct Mark {
-            max_block: i64,
-        }
         let db = self.db.clone();
         let watched = &self.families[f].watched[w];
-        let table_name = quote(watched.table);
         let scanned = match watched.scanned {
             Some(s) => s,
             None => {
-                let mark = self
-                    .client
-                    .query::<Mark>(&sql(
-                        "watermark.sql",
-                        include_str!("../sql/watermark.sql"),
-                        &db,
-                        &[("table_name", quote(&watched.state_key()))],
-                    )?)
-                    .await?
-                    .first()
-                    .map_or(0, |m| m.max_block);
+                let mark = crate::state::position(&self.client, &db, &watched.state_key()).await?;
                 let watched = &mut self.families[f].watched[w];
                 watched.scanned = Some(mark);
                 watched.saved = mark;
@@ -307,10 +293,9 @@ impl Rollups {
                 "rollup_parts.sql",
                 include_str!("../sql/rollup_parts.sql"),
                 &db,
-                &[
-                    ("table_name", table_name),
-                    ("watermark", scanned.to_string()),
-                ],
+                Values::new()
+                    .ident("table", watched.table)
+                    .int("watermark", scanned),
             )?)
             .await?;
         // A merged part above the watermark holds a block not looked at yet; a single-block
@@ -339,11 +324,10 @@ impl Rollups {
                 "part_minutes.sql",
                 include_str!("../sql/part_minutes.sql"),
                 &db,
-                &[
-                    ("table", watched.table.to_string()),
-                    ("minute_of_row", watched.minute_of_row.to_string()),
-                    ("parts", list),
-                ],
+                Values::new()
+                    .ident("table", watched.table)
+                    .sql("minute_of_row", watched.minute_of_row)
+                    .sql("parts", list),
             )?)
             .await?;
         let now = Instant::now();
@@ -388,10 +372,12 @@ impl Rollups {
         if ready.is_empty() {
             return Ok((0, 0));
         }
-        let count = format!(
-            "SELECT toUInt64(count()) AS n FROM {}.{}",
-            self.db, family.corrections
-        );
+        let count = sql(
+            "count_rows.sql",
+            include_str!("../sql/count_rows.sql"),
+            &self.db,
+            Values::new().ident("table", family.corrections),
+        )?;
         let before: Count = self.client.query_one(&count).await?;
         let mut checked = Vec::new();
         for chunk in ready.chunks(MINUTES_PER_CHECK).take(CHECKS_PER_PASS) {
@@ -407,12 +393,11 @@ impl Rollups {
                     "correct_by_minute.sql",
                     family.correct,
                     &self.db,
-                    &[
-                        ("lo", lo.to_string()),
-                        ("hi", hi.to_string()),
-                        ("minutes", minutes.clone()),
-                        ("read_db", self.read_db.clone()),
-                    ],
+                    Values::new()
+                        .int("lo", lo)
+                        .int("hi", hi)
+                        .sql("minutes", minutes.clone())
+                        .ident("read_db", &self.read_db),
                 )?)
                 .await?;
             if let Some(seal) = family.seal_minutes {
@@ -421,11 +406,10 @@ impl Rollups {
                         "seal_minutes.sql",
                         seal,
                         &self.db,
-                        &[
-                            ("lo", lo.to_string()),
-                            ("hi", hi.to_string()),
-                            ("minutes", minutes),
-                        ],
+                        Values::new()
+                            .int("lo", lo)
+                            .int("hi", hi)
+                            .sql("minutes", minutes),
                     )?)
                     .await?;
             }
@@ -482,11 +466,10 @@ impl Rollups {
                         "seal_hours.sql",
                         seal,
                         &self.db,
-                        &[
-                            ("lo", lo.to_string()),
-                            ("hi", hi.to_string()),
-                            ("hours", hours.clone()),
-                        ],
+                        Values::new()
+                            .int("lo", lo)
+                            .int("hi", hi)
+                            .sql("hours", hours.clone()),
                     )?)
                     .await?;
             }
@@ -505,28 +488,17 @@ impl Rollups {
 
     /// Saves the watermarks that moved, in one insert.
     async fn save(&mut self) -> Result<()> {
-        let mut rows = Vec::new();
+        let mut moved = Vec::new();
         for family in &mut self.families {
             for watched in &mut family.watched {
                 let safe = watched.safe();
                 if safe > watched.saved {
-                    rows.push(format!("({}, {safe}, now())", quote(&watched.state_key())));
+                    moved.push((watched.state_key(), safe));
                     watched.saved = safe;
                 }
             }
         }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .execute(&sql(
-                "save_state.sql",
-                include_str!("../sql/save_state.sql"),
-                &self.db,
-                &[("rows", rows.join(", "))],
-            )?)
-            .await?;
-        Ok(())
+        crate::state::save(&self.client, &self.db, &moved).await
     }
 
     /// Compares stock_levels with stock_by_minute when due; corrects a difference that a
@@ -579,7 +551,7 @@ impl Rollups {
                 "correct_stock_levels.sql",
                 include_str!("../sql/correct_stock_levels.sql"),
                 &self.db,
-                &[("rows", stayed.join(", "))],
+                Values::new().sql("rows", stayed.join(", ")),
             )?)
             .await?;
         tracing::warn!(
@@ -605,7 +577,7 @@ impl Rollups {
                 "stock_levels_drift.sql",
                 include_str!("../sql/stock_levels_drift.sql"),
                 &self.db,
-                &[("read_db", self.read_db.clone())],
+                Values::new().ident("read_db", &self.read_db),
             )?)
             .await?;
         Ok(rows

@@ -3,12 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use clickhouse_http::{quote, Client, ServerVersion};
-use serde::Deserialize;
+use clickhouse_http::{Client, ServerVersion};
 
-use crate::{
-    checksum, render, stream_of, Error, IngestKind, Rendered, Result, SchemaConfig, MIGRATIONS,
-};
+use crate::bookkeeping::{self, existing_tables, recorded_ingest};
+use crate::{checksum, render, Error, IngestKind, Rendered, Result, SchemaConfig, MIGRATIONS};
 
 #[derive(Debug, Clone)]
 pub struct ApplyReport {
@@ -52,39 +50,9 @@ impl SchemaStatus {
     }
 }
 
-#[derive(Deserialize)]
-struct Name {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Applied {
-    version: u32,
-}
-
-#[derive(Deserialize)]
-struct Recorded {
-    name: String,
-    checksum: String,
-}
-
-async fn existing_tables(client: &Client, db: &str) -> Result<BTreeSet<String>> {
-    let rows: Vec<Name> = client
-        .query(&format!(
-            "SELECT name FROM system.tables WHERE database = {}",
-            quote(db)
-        ))
-        .await?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
-}
-
+/// The migrations applied to `db`; an error if one is unknown to this build.
 async fn applied_migrations(client: &Client, db: &str) -> Result<Vec<u32>> {
-    let rows: Vec<Applied> = client
-        .query(&format!(
-            "SELECT DISTINCT version FROM {db}.schema_migrations ORDER BY version"
-        ))
-        .await?;
-    let applied: Vec<u32> = rows.into_iter().map(|r| r.version).collect();
+    let applied = bookkeeping::applied_migrations(client, db).await?;
     if let Some(unknown) = applied
         .iter()
         .find(|v| !MIGRATIONS.iter().any(|m| m.version == **v))
@@ -95,15 +63,6 @@ async fn applied_migrations(client: &Client, db: &str) -> Result<Vec<u32>> {
         )));
     }
     Ok(applied)
-}
-
-async fn recorded_ingest(client: &Client, db: &str) -> Result<BTreeMap<String, String>> {
-    let rows: Vec<Recorded> = client
-        .query(&format!(
-            "SELECT name, argMax(checksum, applied_at) AS checksum FROM {db}.schema_ingest GROUP BY name"
-        ))
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.name, r.checksum)).collect())
 }
 
 /// Brings `config.database` up to date. Safe to run at every start-up.
@@ -121,13 +80,15 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         Some(c) => crate::cluster::on_cluster(&s, c),
         None => s,
     };
-    if !crate::Features::for_version(server)?.kafka_error_stream {
-        crate::require_engine_profile(client, &config.engine_profile).await?;
+    if crate::Dialect::for_version(server)? == crate::Dialect::ClickHouse1816 {
+        clickhouse_18_16::require_engine_profile(client, &config.engine_profile)
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?;
     }
     let r = render(config, server)?;
     let db = &config.database;
     if let Some(k) = &config.kafka_security {
-        if !crate::Features::for_version(server)?.kafka_sasl_settings {
+        if !crate::dialect::takes_kafka_security_settings(server) {
             tracing::warn!(
                 "ClickHouse {server} takes Kafka security from its own config, not from table \
                  settings: its Kafka tables connect as the server's <kafka> section says. For \
@@ -138,7 +99,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
         }
     }
     client
-        .execute(&ddl(format!("CREATE DATABASE IF NOT EXISTS {db}")))
+        .execute(&ddl(bookkeeping::create_database(db)?))
         .await?;
     for s in &r.state {
         client.execute(s).await?;
@@ -190,13 +151,8 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
                 source,
             })?;
         }
-        client
-            .execute(&format!(
-                "INSERT INTO {db}.schema_migrations (version, name, checksum, applied_at) VALUES ({version}, {}, {}, now())",
-                quote(name),
-                quote(&checksum(&statements.join(";\n")))
-            ))
-            .await?;
+        let sum = checksum(&statements.join(";\n"));
+        bookkeeping::record_migration(client, db, *version, name, &sum).await?;
         tracing::info!(version, name, "migration applied");
         report.migrations_applied.push((*version, name));
     }
@@ -205,13 +161,7 @@ pub async fn apply(client: &Client, config: &SchemaConfig) -> Result<ApplyReport
             Start::Run(sql) => client.execute(sql).await?,
             Start::Create(name, sql) => {
                 client.execute(sql).await?;
-                client
-                    .execute(&format!(
-                        "INSERT INTO {db}.schema_ingest (name, checksum, applied_at) VALUES ({}, {}, now())",
-                        quote(name),
-                        quote(&checksum(sql))
-                    ))
-                    .await?;
+                bookkeeping::record_ingest(client, db, name, &checksum(sql)).await?;
                 tracing::info!(object = name, "ingest object created");
                 report.ingest_created.push(name);
             }
@@ -238,7 +188,7 @@ pub async fn pause_ingest(client: &Client, config: &SchemaConfig) -> Result<Vec<
     let mut paused = Vec::new();
     for (table, gate) in r.gates.iter().filter(|(t, _)| existing.contains(*t)) {
         client
-            .execute(&format!("DROP TABLE IF EXISTS {db}.{table}_gate"))
+            .execute(&bookkeeping::drop_table(db, &format!("{table}_gate"))?)
             .await?;
         client.execute(gate).await?;
         paused.push(*table);
@@ -300,7 +250,9 @@ pub fn plan_ingest(
         Some(c) => crate::cluster::on_cluster(&s, c),
         None => s,
     };
-    let drop = |name: &str| ddl(format!("DROP TABLE IF EXISTS {db}.{name}"));
+    let drop = |name: &str| {
+        ddl(bookkeeping::drop_table(db, name).expect("names checked when the schema was rendered"))
+    };
     let kind_of = |name: &str| r.ingest.iter().find(|(n, _, _)| *n == name).map(|o| o.1);
     let (recreate, changed_chains) = to_recreate(r, existing, recorded, migrating);
     let gate_of = |table: &str| r.gates.iter().find(|(t, _)| *t == table).map(|g| &g.1);
@@ -324,9 +276,9 @@ pub fn plan_ingest(
         IngestKind::ReplayTable,
         IngestKind::ParsedTable,
     ] {
-        for o in crate::INGEST.iter().filter(|o| o.kind == kind) {
-            if existing.contains(o.name) && kind_of(o.name).is_none() {
-                plan.stop.push(drop(o.name));
+        for (name, _) in crate::every_object().iter().filter(|(_, k)| *k == kind) {
+            if existing.contains(*name) && kind_of(name).is_none() {
+                plan.stop.push(drop(name));
             }
         }
     }
@@ -388,8 +340,10 @@ fn to_recreate(
         })
         .map(|(name, _, _)| *name)
         .collect();
-    let chain_of =
-        |name: &str| stream_of(name).filter(|s| kind_of(s) == Some(IngestKind::KafkaTable));
+    let chain_of = |name: &str| {
+        r.stream_of(name)
+            .filter(|s| kind_of(s) == Some(IngestKind::KafkaTable))
+    };
     let changed_chains: BTreeSet<&'static str> =
         recreate.iter().filter_map(|n| chain_of(n)).collect();
     for (name, kind, _) in &r.ingest {
@@ -399,7 +353,9 @@ fn to_recreate(
     }
     // Any other view is re-created with the table it reads (the replay door's, on 18.16).
     for (name, _, _) in &r.ingest {
-        if stream_of(name).is_some_and(|src| src != *name && recreate.contains(src)) {
+        if r.stream_of(name)
+            .is_some_and(|src| src != *name && recreate.contains(src))
+        {
             recreate.insert(name);
         }
     }
@@ -417,17 +373,8 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
     let config = &config;
     let r = render(config, server)?;
     let db = &config.database;
-    #[derive(Deserialize)]
-    struct Count {
-        n: u64,
-    }
-    let dbs: Count = client
-        .query_one(&format!(
-            "SELECT count() AS n FROM system.databases WHERE name = {}",
-            quote(db)
-        ))
-        .await?;
-    let existing = if dbs.n > 0 {
+    let database_exists = bookkeeping::database_exists(client, db).await?;
+    let existing = if database_exists {
         existing_tables(client, db).await?
     } else {
         BTreeSet::new()
@@ -460,7 +407,7 @@ pub async fn status(client: &Client, config: &SchemaConfig) -> Result<SchemaStat
         .collect();
     Ok(SchemaStatus {
         server,
-        database_exists: dbs.n > 0,
+        database_exists,
         pending: MIGRATIONS
             .iter()
             .filter(|m| !applied.contains(&m.version))
@@ -518,7 +465,8 @@ mod tests {
     #[test]
     fn current_servers_stop_reading_first_and_start_reading_last() {
         // One view of the sales chain changed: the whole chain is re-created, the entry
-        // view dropped first and created after every other view of the chain.
+        // view dropped first and created after every other view of the chain. The rollup
+        // reads the sales table, not the chain: it stays, and counts every row meanwhile.
         let plan = plan_after("25.8", |r| {
             r.insert("sales_mv".into(), "older".into());
         });
@@ -529,12 +477,7 @@ mod tests {
         let made = created(&plan);
         assert_eq!(
             made,
-            [
-                "sales_by_minute_mv",
-                "sales_dead_letter_mv",
-                "sales_mv",
-                "sales_parse_mv"
-            ],
+            ["sales_dead_letter_mv", "sales_mv", "sales_parse_mv"],
             "{plan:#?}"
         );
         assert!(

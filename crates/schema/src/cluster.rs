@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use clickhouse_http::{quote, template, Client};
+use clickhouse_http::template::{self, Values};
+use clickhouse_http::Client;
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -20,8 +21,7 @@ pub fn distributed_database(db: &str) -> String {
     format!("{db}_all")
 }
 
-fn render(name: &str, source: &str, values: &[(&'static str, String)]) -> Result<String> {
-    let values: BTreeMap<&str, String> = values.iter().cloned().collect();
+fn render(name: &str, source: &str, values: Values) -> Result<String> {
     template::render(name, source, &values, &|_| None).map_err(Error::Template)
 }
 
@@ -48,7 +48,7 @@ async fn columns(
     let q = render(
         "columns.sql",
         include_str!("../sql/cluster/columns.sql"),
-        &[("db_name", quote(db)), ("engine", quote(engine))],
+        Values::new().ident("db", db).string("engine", engine),
     )?;
     let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for c in client.query::<Column>(&q).await? {
@@ -78,7 +78,7 @@ pub(crate) async fn ensure_distributed(
     };
     let all = distributed_database(db);
     client
-        .execute(&ddl(format!("CREATE DATABASE IF NOT EXISTS {all}")))
+        .execute(&ddl(crate::bookkeeping::create_database(&all)?))
         .await?;
     let local = columns(client, db, "%MergeTree").await?;
     let twins = columns(client, &all, "Distributed").await?;
@@ -89,7 +89,7 @@ pub(crate) async fn ensure_distributed(
             Some(_) => {
                 // Holds no rows of its own: re-made with the table's new columns.
                 client
-                    .execute(&ddl(format!("DROP TABLE IF EXISTS {all}.{table}")))
+                    .execute(&ddl(crate::bookkeeping::drop_table(&all, table)?))
                     .await?;
             }
             None => {}
@@ -109,12 +109,11 @@ fn twin_ddl(db: &str, table: &str, cluster: &str, replicated: bool) -> Result<St
     let stmt = render(
         "distributed_table.sql",
         include_str!("../sql/cluster/distributed_table.sql"),
-        &[
-            ("all_db", distributed_database(db)),
-            ("db", db.to_string()),
-            ("table", table.to_string()),
-            ("cluster", cluster.to_string()),
-        ],
+        Values::new()
+            .ident("all_db", &distributed_database(db))
+            .ident("db", db)
+            .ident("table", table)
+            .ident("cluster", cluster),
     )?;
     Ok(if replicated {
         on_cluster(&stmt, cluster)
@@ -218,7 +217,7 @@ pub(crate) async fn shape(client: &Client, cluster: &str) -> Result<bool> {
         .query_one(&render(
             "cluster_shape.sql",
             include_str!("../sql/cluster/cluster_shape.sql"),
-            &[("cluster_name", quote(cluster))],
+            Values::new().ident("cluster", cluster),
         )?)
         .await?;
     if shape.shards == 0 {
@@ -231,7 +230,7 @@ pub(crate) async fn shape(client: &Client, cluster: &str) -> Result<bool> {
     if replicated {
         // Replicated tables and ON CLUSTER DDL both go through Keeper (or ZooKeeper).
         client
-            .execute("SELECT count() FROM system.zookeeper WHERE path = '/'")
+            .execute(include_str!("../sql/cluster/keeper_answers.sql"))
             .await
             .map_err(|e| {
                 Error::Invalid(format!(

@@ -10,9 +10,9 @@
 //!   rendered DDL changes, e.g. a new broker address.
 
 mod apply;
+mod bookkeeping;
 mod cluster;
-mod engine_profile;
-mod features;
+pub mod dialect;
 
 pub use apply::{
     apply, pause_ingest, paused_ingest, plan_ingest, status, ApplyReport, IngestPlan, IngestState,
@@ -20,15 +20,10 @@ pub use apply::{
 };
 pub use clickhouse_http::ServerVersion;
 pub use cluster::distributed_database;
-pub use engine_profile::{
-    engine_profile_mismatches, engine_profile_problem, require_engine_profile, Mismatch,
-    DEFAULT_ENGINE_PROFILE,
-};
-pub use features::Features;
+pub use dialect::Dialect;
 
-use std::collections::BTreeMap;
-
-use clickhouse_http::{ident, quote, template};
+use clickhouse_http::template::{self, Values};
+use clickhouse_http::{ident, quote};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -150,7 +145,7 @@ pub struct SchemaConfig {
     /// MergeTree table is Replicated (`cluster.rs`). `apply` sets it from the cluster.
     pub replicated: bool,
     /// The profile the server's Kafka engine runs with (`<default_profile>`), checked on
-    /// servers whose Kafka tables read raw lines (`engine_profile.rs`).
+    /// servers whose Kafka tables read raw lines (`clickhouse_18_16::engine_profile`).
     pub engine_profile: String,
 }
 
@@ -168,7 +163,7 @@ impl SchemaConfig {
             cluster: None,
             kafka_security: None,
             replicated: false,
-            engine_profile: DEFAULT_ENGINE_PROFILE.into(),
+            engine_profile: clickhouse_18_16::DEFAULT_ENGINE_PROFILE.into(),
         }
     }
 
@@ -178,7 +173,7 @@ impl SchemaConfig {
         format!("clickhouse_{}_{}", self.database, topic)
     }
 
-    fn values(&self) -> Result<BTreeMap<&'static str, String>> {
+    fn values(&self) -> Result<Values> {
         ident(&self.database).map_err(|e| Error::Invalid(format!("database name: {e}")))?;
         if let Some(c) = &self.cluster {
             ident(c).map_err(|e| Error::Invalid(format!("cluster name: {e}")))?;
@@ -202,29 +197,39 @@ impl SchemaConfig {
                 "consumers and block size must be at least 1".into(),
             ));
         }
-        Ok(BTreeMap::from([
-            ("db", self.database.clone()),
-            ("brokers", quote(&self.brokers)),
-            ("sales_topic", quote(&self.sales_topic)),
-            ("warehouse_topic", quote(&self.warehouse_topic)),
-            ("sales_group", quote(&self.group_for(&self.sales_topic))),
-            (
-                "warehouse_group",
-                quote(&self.group_for(&self.warehouse_topic)),
-            ),
-            ("num_consumers", self.num_consumers.to_string()),
-            (
-                "thread_per_consumer",
-                u8::from(self.thread_per_consumer).to_string(),
-            ),
-        ]))
+        Ok(Values::new()
+            .ident("db", &self.database)
+            .string("brokers", &self.brokers)
+            .string("sales_topic", &self.sales_topic)
+            .string("warehouse_topic", &self.warehouse_topic)
+            .string("sales_group", self.group_for(&self.sales_topic))
+            .string("warehouse_group", self.group_for(&self.warehouse_topic))
+            .int("num_consumers", self.num_consumers)
+            .int("thread_per_consumer", u8::from(self.thread_per_consumer)))
     }
+}
+
+/// A `.sql` file of this crate: its path under `sql/` (how the 18.16 seam finds its own
+/// text of the same file) and its current text.
+#[derive(Debug, Clone, Copy)]
+pub struct Sql {
+    pub path: &'static str,
+    text: &'static str,
+}
+
+macro_rules! sql {
+    ($path:literal) => {
+        Sql {
+            path: $path,
+            text: include_str!(concat!("../sql/", $path)),
+        }
+    };
 }
 
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
-    source: &'static str,
+    source: Sql,
 }
 
 /// Every migration, in order. Append only: an applied migration is never edited.
@@ -232,37 +237,37 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "original_tables",
-        source: include_str!("../sql/migrations/0001_original_tables.sql"),
+        source: sql!("migrations/0001_original_tables.sql"),
     },
     Migration {
         version: 2,
         name: "kafka_metadata",
-        source: include_str!("../sql/migrations/0002_kafka_metadata.sql"),
+        source: sql!("migrations/0002_kafka_metadata.sql"),
     },
     Migration {
         version: 3,
         name: "minute_rollups",
-        source: include_str!("../sql/migrations/0003_minute_rollups.sql"),
+        source: sql!("migrations/0003_minute_rollups.sql"),
     },
     Migration {
         version: 4,
         name: "dead_letters_and_exact_rollups",
-        source: include_str!("../sql/migrations/0004_dead_letters_and_exact_rollups.sql"),
+        source: sql!("migrations/0004_dead_letters_and_exact_rollups.sql"),
     },
     Migration {
         version: 5,
         name: "rollup_corrections",
-        source: include_str!("../sql/migrations/0005_rollup_corrections.sql"),
+        source: sql!("migrations/0005_rollup_corrections.sql"),
     },
     Migration {
         version: 6,
         name: "hourly_rollups",
-        source: include_str!("../sql/migrations/0006_hourly_rollups.sql"),
+        source: sql!("migrations/0006_hourly_rollups.sql"),
     },
     Migration {
         version: 7,
         name: "dead_letter_replays",
-        source: include_str!("../sql/migrations/0007_dead_letter_replays.sql"),
+        source: sql!("migrations/0007_dead_letter_replays.sql"),
     },
 ];
 
@@ -271,306 +276,272 @@ pub enum IngestKind {
     KafkaTable,
     /// A Null table the rescue inserts raw messages into (`*_replay`, 18.16).
     ReplayTable,
-    /// A Null table of parsed messages that fans out to the views (`*_parsed`, current
-    /// servers).
+    /// A Null table of parsed messages that fans out to the views (`*_parsed`).
     ParsedTable,
     View,
 }
 
-/// What a view parses: the `{{parsed}}` it is rendered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    SalesKafka,
-    SalesReplay,
-    WarehouseKafka,
-    WarehouseReplay,
-}
-
-impl Input {
-    const fn table(self) -> &'static str {
-        match self {
-            Input::SalesKafka => "sales_kafka",
-            Input::SalesReplay => "sales_replay",
-            Input::WarehouseKafka => "warehouse_kafka",
-            Input::WarehouseReplay => "warehouse_replay",
-        }
-    }
-    const fn is_sales(self) -> bool {
-        matches!(self, Input::SalesKafka | Input::SalesReplay)
-    }
-    const fn is_replay(self) -> bool {
-        matches!(self, Input::SalesReplay | Input::WarehouseReplay)
-    }
-}
-
+#[derive(Clone, Copy)]
 pub struct IngestObject {
     pub name: &'static str,
     pub kind: IngestKind,
     /// The table whose inserts feed this object (itself, for a Kafka or replay table): a
     /// view is re-created whenever that table is.
     pub stream: &'static str,
-    source: &'static str,
-    /// For views over a Kafka or replay table: which one they parse.
-    input: Option<Input>,
-    /// The view that parses a Kafka table into its `*_parsed` fan-out (current servers):
-    /// the other views of that topic read the fan-out.
-    parses: bool,
-    /// Only where this feature flag has this value.
-    only_if: Option<(&'static str, bool)>,
+    source: Sql,
+    /// What a view reads (its `{{from}}`).
+    reads: Reads,
 }
 
-const fn table(name: &'static str, kind: IngestKind, source: &'static str) -> IngestObject {
+/// What a view reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// A table by name (a target table, a ledger); or nothing, for a table.
+    Table,
+    /// A topic's parsed messages: the fan-out, or (18.16) the raw rows of this table.
+    Messages { raw: &'static str },
+    /// The raw messages of a Kafka table, parsed: the fan-out's one writer.
+    Parse { kafka: &'static str },
+    /// A rollup of a target table: views cascade, so it reads that table (named in its
+    /// file); 18.16's reads the Kafka table's raw rows.
+    Rollup { kafka: &'static str },
+}
+
+const fn table(name: &'static str, kind: IngestKind, source: Sql) -> IngestObject {
     IngestObject {
         name,
         kind,
         stream: name,
         source,
-        input: None,
-        parses: false,
-        only_if: None,
+        reads: Reads::Table,
     }
 }
 
-/// A Null table of the 18.16 rescue's replay door (`crates/reconcile/src/replay.rs`).
-const fn replay_table(name: &'static str, source: &'static str) -> IngestObject {
-    let mut t = table(name, IngestKind::ReplayTable, source);
-    t.only_if = Some(("kafka_error_stream", false));
-    t
-}
-
-/// A Kafka table's fan-out of parsed messages (current servers): part of that topic's
-/// chain, re-created with it.
-const fn parsed_table(name: &'static str, kafka: Input, source: &'static str) -> IngestObject {
+/// A Kafka table's fan-out of parsed messages: part of that topic's chain, re-created with it.
+const fn parsed_table(name: &'static str, kafka: &'static str, source: Sql) -> IngestObject {
     let mut t = table(name, IngestKind::ParsedTable, source);
-    t.stream = kafka.table();
-    t.only_if = Some(("kafka_error_stream", true));
+    t.stream = kafka;
     t
 }
 
-/// The one view of a Kafka table on current servers: parses each message into the fan-out.
-const fn parse_view(name: &'static str, kafka: Input, source: &'static str) -> IngestObject {
-    let mut v = view(name, kafka, source);
-    v.parses = true;
-    v.only_if = Some(("kafka_error_stream", true));
-    v
-}
-
-const fn view(name: &'static str, input: Input, source: &'static str) -> IngestObject {
+/// The one view of a Kafka table: parses each message into the fan-out.
+const fn parse_view(name: &'static str, kafka: &'static str, source: Sql) -> IngestObject {
     IngestObject {
         name,
         kind: IngestKind::View,
-        stream: input.table(),
+        stream: kafka,
         source,
-        input: Some(input),
-        parses: false,
-        only_if: if input.is_replay() {
-            Some(("kafka_error_stream", false))
-        } else {
-            None
-        },
+        reads: Reads::Parse { kafka },
     }
 }
 
-/// A rollup view: where views cascade it reads the target table, so one per source is
-/// enough; elsewhere the replay table needs its own.
-const fn rollup(name: &'static str, input: Input, source: &'static str) -> IngestObject {
-    let mut v = view(name, input, source);
-    if input.is_replay() {
-        v.only_if = Some(("cascading_views", false));
+/// A view of a topic's parsed messages.
+const fn view(name: &'static str, kafka: &'static str, source: Sql) -> IngestObject {
+    IngestObject {
+        name,
+        kind: IngestKind::View,
+        stream: kafka,
+        source,
+        reads: Reads::Messages { raw: kafka },
     }
-    v
 }
 
-/// A dead-letter view over a Kafka table: only where the engine hands over bad messages
-/// with their offsets (the error stream mode). Elsewhere the verifier replays every message
-/// that landed nowhere through the replay table's views, offset and raw bytes exact
-/// (crates/reconcile/src/verify.rs), so a view here would dead-letter it twice.
-const fn stream_dead_letters(
-    name: &'static str,
-    input: Input,
-    source: &'static str,
-) -> IngestObject {
-    let mut v = view(name, input, source);
-    v.only_if = Some(("kafka_error_stream", true));
-    v
+/// A view over a table by name (a rollup over a target table, a ledger's view).
+const fn table_view(name: &'static str, stream: &'static str, source: Sql) -> IngestObject {
+    IngestObject {
+        name,
+        kind: IngestKind::View,
+        stream,
+        source,
+        reads: Reads::Table,
+    }
 }
 
-const fn ledger_view(
+/// A rollup view of a target table fed from `kafka`.
+const fn rollup(
     name: &'static str,
-    ledger: &'static str,
-    source: &'static str,
+    target: &'static str,
+    kafka: &'static str,
+    source: Sql,
 ) -> IngestObject {
     IngestObject {
         name,
         kind: IngestKind::View,
-        stream: ledger,
+        stream: target,
         source,
-        input: None,
-        parses: false,
-        only_if: None,
+        reads: Reads::Rollup { kafka },
     }
 }
 
-const SALES_MV: &str = include_str!("../sql/ingest/sales_mv.sql");
-const STOCK_MOVEMENTS_MV: &str = include_str!("../sql/ingest/stock_movements_mv.sql");
-const SALES_BY_MINUTE_MV: &str = include_str!("../sql/ingest/sales_by_minute_mv.sql");
-const STOCK_BY_MINUTE_MV: &str = include_str!("../sql/ingest/stock_by_minute_mv.sql");
-const STOCK_LEVELS_MV: &str = include_str!("../sql/ingest/stock_levels_mv.sql");
-const SALES_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/sales_dead_letter_mv.sql");
-const WAREHOUSE_DEAD_LETTER_MV: &str = include_str!("../sql/ingest/warehouse_dead_letter_mv.sql");
-
-/// In creation order: Kafka, replay and fan-out tables, the rollup views, the dead-letter
-/// views, then the views into the target tables, so that where views cascade every rollup
-/// exists before rows reach its source; then (current servers) each Kafka table's one view
-/// into its fan-out, so the topic is read only once everything downstream exists; last the
-/// ledger views that subtract duplicates and the views that add the rollup check's
-/// corrections.
+/// The current schema's ingest objects, in creation order: Kafka tables and their fan-outs,
+/// the rollup views (they read the target tables: views cascade), the dead-letter views,
+/// the views into the target tables; then each Kafka table's one parse view, so the topic
+/// is read only once everything downstream exists; last the ledger views that subtract
+/// duplicates and the views that add the rollup check's corrections.
 pub const INGEST: &[IngestObject] = &[
     table(
         "sales_kafka",
         IngestKind::KafkaTable,
-        include_str!("../sql/ingest/sales_kafka.sql"),
+        sql!("ingest/sales_kafka.sql"),
     ),
     table(
         "warehouse_kafka",
         IngestKind::KafkaTable,
-        include_str!("../sql/ingest/warehouse_kafka.sql"),
-    ),
-    replay_table(
-        "sales_replay",
-        include_str!("../sql/ingest/sales_replay.sql"),
-    ),
-    replay_table(
-        "warehouse_replay",
-        include_str!("../sql/ingest/warehouse_replay.sql"),
+        sql!("ingest/warehouse_kafka.sql"),
     ),
     parsed_table(
         "sales_parsed",
-        Input::SalesKafka,
-        include_str!("../sql/ingest/sales_parsed.sql"),
+        "sales_kafka",
+        sql!("ingest/sales_parsed.sql"),
     ),
     parsed_table(
         "warehouse_parsed",
-        Input::WarehouseKafka,
-        include_str!("../sql/ingest/warehouse_parsed.sql"),
+        "warehouse_kafka",
+        sql!("ingest/warehouse_parsed.sql"),
     ),
-    rollup("sales_by_minute_mv", Input::SalesKafka, SALES_BY_MINUTE_MV),
     rollup(
-        "sales_replay_by_minute_mv",
-        Input::SalesReplay,
-        SALES_BY_MINUTE_MV,
+        "sales_by_minute_mv",
+        "sales",
+        "sales_kafka",
+        sql!("ingest/sales_by_minute_mv.sql"),
     ),
     rollup(
         "stock_by_minute_mv",
-        Input::WarehouseKafka,
-        STOCK_BY_MINUTE_MV,
+        "stock_movements",
+        "warehouse_kafka",
+        sql!("ingest/stock_by_minute_mv.sql"),
     ),
     rollup(
-        "stock_replay_by_minute_mv",
-        Input::WarehouseReplay,
-        STOCK_BY_MINUTE_MV,
+        "stock_levels_mv",
+        "stock_movements",
+        "warehouse_kafka",
+        sql!("ingest/stock_levels_mv.sql"),
     ),
-    rollup("stock_levels_mv", Input::WarehouseKafka, STOCK_LEVELS_MV),
-    rollup(
-        "stock_replay_levels_mv",
-        Input::WarehouseReplay,
-        STOCK_LEVELS_MV,
-    ),
-    stream_dead_letters(
+    view(
         "sales_dead_letter_mv",
-        Input::SalesKafka,
-        SALES_DEAD_LETTER_MV,
+        "sales_kafka",
+        sql!("ingest/sales_dead_letter_mv.sql"),
     ),
     view(
-        "sales_replay_dead_letter_mv",
-        Input::SalesReplay,
-        SALES_DEAD_LETTER_MV,
-    ),
-    stream_dead_letters(
         "warehouse_dead_letter_mv",
-        Input::WarehouseKafka,
-        WAREHOUSE_DEAD_LETTER_MV,
+        "warehouse_kafka",
+        sql!("ingest/warehouse_dead_letter_mv.sql"),
     ),
-    view(
-        "warehouse_replay_dead_letter_mv",
-        Input::WarehouseReplay,
-        WAREHOUSE_DEAD_LETTER_MV,
-    ),
-    view("sales_mv", Input::SalesKafka, SALES_MV),
-    view("sales_replay_mv", Input::SalesReplay, SALES_MV),
+    view("sales_mv", "sales_kafka", sql!("ingest/sales_mv.sql")),
     view(
         "stock_movements_mv",
-        Input::WarehouseKafka,
-        STOCK_MOVEMENTS_MV,
-    ),
-    view(
-        "stock_movements_replay_mv",
-        Input::WarehouseReplay,
-        STOCK_MOVEMENTS_MV,
+        "warehouse_kafka",
+        sql!("ingest/stock_movements_mv.sql"),
     ),
     parse_view(
         "sales_parse_mv",
-        Input::SalesKafka,
-        include_str!("../sql/ingest/sales_parse_mv.sql"),
+        "sales_kafka",
+        sql!("ingest/sales_parse_mv.sql"),
     ),
     parse_view(
         "warehouse_parse_mv",
-        Input::WarehouseKafka,
-        include_str!("../sql/ingest/warehouse_parse_mv.sql"),
+        "warehouse_kafka",
+        sql!("ingest/warehouse_parse_mv.sql"),
     ),
-    ledger_view(
+    table_view(
         "sales_duplicates_mv",
         "sales_duplicates",
-        include_str!("../sql/ingest/sales_duplicates_mv.sql"),
+        sql!("ingest/sales_duplicates_mv.sql"),
     ),
-    ledger_view(
+    table_view(
         "stock_duplicates_by_minute_mv",
         "stock_movements_duplicates",
-        include_str!("../sql/ingest/stock_duplicates_by_minute_mv.sql"),
+        sql!("ingest/stock_duplicates_by_minute_mv.sql"),
     ),
-    ledger_view(
+    table_view(
         "stock_duplicates_levels_mv",
         "stock_movements_duplicates",
-        include_str!("../sql/ingest/stock_duplicates_levels_mv.sql"),
+        sql!("ingest/stock_duplicates_levels_mv.sql"),
     ),
-    ledger_view(
+    table_view(
         "sales_corrections_mv",
         "sales_by_minute_corrections",
-        include_str!("../sql/ingest/sales_corrections_mv.sql"),
+        sql!("ingest/sales_corrections_mv.sql"),
     ),
-    ledger_view(
+    table_view(
         "stock_corrections_by_minute_mv",
         "stock_by_minute_corrections",
-        include_str!("../sql/ingest/stock_corrections_by_minute_mv.sql"),
+        sql!("ingest/stock_corrections_by_minute_mv.sql"),
     ),
-    ledger_view(
+    table_view(
         "stock_corrections_levels_mv",
         "stock_levels_corrections",
-        include_str!("../sql/ingest/stock_corrections_levels_mv.sql"),
+        sql!("ingest/stock_corrections_levels_mv.sql"),
     ),
 ];
 
-/// The parse fragments a view's `{{parsed}}` is built from (`sql/ingest/parse/`).
-mod parse {
-    pub const SALES: &str = include_str!("../sql/ingest/parse/sales.sql");
-    pub const WAREHOUSE: &str = include_str!("../sql/ingest/parse/warehouse.sql");
-    pub const SALES_RAW: &str = include_str!("../sql/ingest/parse/sales_raw.sql");
-    pub const WAREHOUSE_RAW: &str = include_str!("../sql/ingest/parse/warehouse_raw.sql");
-    pub const MESSAGE_JSON: &str = include_str!("../sql/ingest/parse/message_json.sql");
-    pub const SALES_JSON: &str = include_str!("../sql/ingest/parse/sales_json.sql");
-    pub const WAREHOUSE_JSON: &str = include_str!("../sql/ingest/parse/warehouse_json.sql");
-    pub const METADATA_KAFKA: &str = include_str!("../sql/ingest/parse/metadata_kafka.sql");
-    pub const METADATA_REPLAY: &str = include_str!("../sql/ingest/parse/metadata_replay.sql");
-    pub const EVENT_TIME: &str = include_str!("../sql/ingest/parse/event_time.sql");
+/// The ingest objects of a dialect, in creation order.
+pub fn objects(dialect: Dialect) -> Vec<IngestObject> {
+    match dialect {
+        Dialect::Current => INGEST.to_vec(),
+        Dialect::ClickHouse1816 => clickhouse_1816_objects(),
+    }
 }
 
-const GATE: &str = include_str!("../sql/ingest/gate.sql");
+/// 18.16's objects: the current ones but those it cannot have, with its own texts where
+/// it needs them, and its replay doors, each view right after the view whose file it
+/// shares. No cascade: every view of a topic reads that topic's raw rows.
+fn clickhouse_1816_objects() -> Vec<IngestObject> {
+    use clickhouse_18_16::{NOT_ON_18_16, REPLAY_DOORS};
+    let mut out = Vec::new();
+    for o in INGEST {
+        let mut o = *o;
+        if let Reads::Rollup { kafka } = o.reads {
+            o = view(o.name, kafka, o.source);
+        }
+        if !NOT_ON_18_16.iter().any(|(n, _)| *n == o.name) {
+            out.push(o);
+        }
+        for door in &REPLAY_DOORS {
+            if o.name == door.kafka_table {
+                out.push(table(
+                    door.table,
+                    IngestKind::ReplayTable,
+                    Sql {
+                        path: "",
+                        text: door.ddl,
+                    },
+                ));
+            }
+            for (name, path) in door.views {
+                if *path == o.source.path {
+                    out.push(view(name, door.table, o.source));
+                }
+            }
+        }
+    }
+    out
+}
 
-const STATE: &str = include_str!("../sql/schema_state.sql");
+/// The parse fragments a view's `{{from}}` is built from (`sql/ingest/parse/`).
+mod parse {
+    use super::Sql;
+    pub const SALES: Sql = sql!("ingest/parse/sales.sql");
+    pub const WAREHOUSE: Sql = sql!("ingest/parse/warehouse.sql");
+    pub const MESSAGE_JSON: Sql = sql!("ingest/parse/message_json.sql");
+    pub const SALES_JSON: Sql = sql!("ingest/parse/sales_json.sql");
+    pub const WAREHOUSE_JSON: Sql = sql!("ingest/parse/warehouse_json.sql");
+    pub const METADATA_KAFKA: Sql = sql!("ingest/parse/metadata_kafka.sql");
+    pub const EVENT_TIME: Sql = sql!("ingest/parse/event_time.sql");
+}
 
-/// The Kafka table that feeds `name`.
-pub fn stream_of(name: &str) -> Option<&'static str> {
-    INGEST.iter().find(|o| o.name == name).map(|o| o.stream)
+const STATE: Sql = sql!("bookkeeping/tables.sql");
+
+/// Every ingest object either dialect has (to drop what this server does not get).
+pub fn every_object() -> Vec<(&'static str, IngestKind)> {
+    let mut all: Vec<_> = [Dialect::Current, Dialect::ClickHouse1816]
+        .into_iter()
+        .flat_map(objects)
+        .map(|o| (o.name, o.kind))
+        .collect();
+    all.sort_by_key(|(n, _)| *n);
+    all.dedup();
+    all
 }
 
 /// Statements rendered for one server version.
@@ -578,50 +549,51 @@ pub struct Rendered {
     pub state: Vec<String>,
     pub migrations: Vec<(u32, &'static str, Vec<String>)>,
     pub ingest: Vec<(&'static str, IngestKind, String)>,
-    /// Per Kafka table, the statement that closes its gate; empty where views cascade.
+    /// Per Kafka table, the statement that closes its gate (18.16 only).
     pub gates: Vec<(&'static str, String)>,
-    pub features: Features,
+    pub dialect: Dialect,
+}
+
+impl Rendered {
+    /// The table whose inserts feed ingest object `name` on this server.
+    pub fn stream_of(&self, name: &str) -> Option<&'static str> {
+        objects(self.dialect)
+            .into_iter()
+            .find(|o| o.name == name)
+            .map(|o| o.stream)
+    }
 }
 
 pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered> {
-    let features = Features::for_version(version)?;
+    let dialect = Dialect::for_version(version)?;
     let mut values = config.values()?;
-    values.insert(
+    values = values.sql(
         "kafka_security",
         match &config.kafka_security {
-            Some(k) if features.kafka_sasl_settings => k.table_settings(),
+            Some(k) if dialect::takes_kafka_security_settings(version) => k.table_settings(),
             _ => String::new(),
         },
     );
-    values.insert(
+    values = values.int(
         "max_block_size",
-        if features.kafka_modern_settings {
-            config.max_block_size
-        } else {
-            config.unflushed_block_size.unwrap_or(config.max_block_size)
-        }
-        .to_string(),
+        match dialect {
+            Dialect::Current => config.max_block_size,
+            // Writes a block only when it is full: sized for the expected rate.
+            Dialect::ClickHouse1816 => config.unflushed_block_size.unwrap_or(config.max_block_size),
+        },
     );
-    let flag = |name: &str| features.get(name);
-    let r = |name: &str, src: &str| {
-        template::render(name, src, &values, &flag).map_err(Error::Template)
+    let r = |sql: Sql, v: &Values| {
+        template::render(sql.path, dialect.text(sql), v, &|_| None).map_err(Error::Template)
     };
     let mut ingest = Vec::new();
-    for o in INGEST {
-        if let Some((f, want)) = o.only_if {
-            if features.get(f) != Some(want) {
-                continue;
-            }
-        }
-        let mut v = values.clone();
-        v.insert("name", o.name.to_string());
-        if let Some(input) = o.input {
-            let (with, from) = parsed(input, o.parses, &values, &features)?;
-            v.insert("with", with);
-            v.insert("from", from);
-        }
-        let sql = template::render(o.name, o.source, &v, &flag).map_err(Error::Template)?;
-        let mut s = template::statements(&sql);
+    for o in objects(dialect) {
+        let (with, from) = reads(o.reads, config, &values, dialect)?;
+        let v = values
+            .clone()
+            .ident("name", o.name)
+            .sql("with", with)
+            .sql("from", from);
+        let mut s = template::statements(&r(o.source, &v)?);
         if s.len() != 1 {
             return Err(Error::Template(format!(
                 "{} must hold one statement",
@@ -630,35 +602,34 @@ pub fn render(config: &SchemaConfig, version: ServerVersion) -> Result<Rendered>
         }
         ingest.push((o.name, o.kind, s.remove(0)));
     }
+    let gates = match dialect {
+        Dialect::Current => Vec::new(),
+        Dialect::ClickHouse1816 => INGEST
+            .iter()
+            .filter(|o| o.kind == IngestKind::KafkaTable)
+            .map(|o| {
+                let v = values.clone().ident("kafka_table", o.name);
+                let sql = template::render("gate.sql", clickhouse_18_16::GATE, &v, &|_| None)
+                    .map_err(Error::Template)?;
+                Ok((o.name, template::statements(&sql).remove(0)))
+            })
+            .collect::<Result<_>>()?,
+    };
     Ok(Rendered {
-        state: template::statements(&r("schema_state.sql", STATE)?),
+        state: template::statements(&r(STATE, &values)?),
         migrations: MIGRATIONS
             .iter()
             .map(|m| {
                 Ok((
                     m.version,
                     m.name,
-                    template::statements(&r(m.name, m.source)?),
+                    template::statements(&r(m.source, &values)?),
                 ))
             })
             .collect::<Result<_>>()?,
         ingest,
-        gates: if features.cascading_views {
-            Vec::new()
-        } else {
-            INGEST
-                .iter()
-                .filter(|o| o.kind == IngestKind::KafkaTable)
-                .map(|o| {
-                    let mut v = values.clone();
-                    v.insert("kafka_table", o.name.to_string());
-                    let sql =
-                        template::render("gate.sql", GATE, &v, &flag).map_err(Error::Template)?;
-                    Ok((o.name, template::statements(&sql).remove(0)))
-                })
-                .collect::<Result<_>>()?
-        },
-        features,
+        gates,
+        dialect,
     }
     .for_cluster(config))
 }
@@ -684,85 +655,107 @@ impl Rendered {
     }
 }
 
-/// What a view reads, as `{{with}}` and `{{from}}`: the input's fields, parsed by the
-/// reader this server needs, and checked against the contract (`reject_reason`).
-/// - Current servers: the Kafka table's parse view (`parses`) reads the whole message with
-///   JSON functions in subqueries; every other view of the topic reads the parsed fan-out.
-/// - 18.16 (and the replay door): the raw message is parsed in one flat query, a WITH list
-///   over the raw table, in every view: 18.16 runs a view over its outermost FROM only and
-///   does not cascade into a fan-out table.
-fn parsed(
-    input: Input,
-    parses: bool,
-    values: &BTreeMap<&'static str, String>,
-    features: &Features,
+/// What a view reads, as `{{with}}` and `{{from}}`: the topic's fields, parsed and checked
+/// against the contract (`reject_reason`).
+/// - Current servers: the Kafka table's parse view reads the whole message with JSON
+///   functions in subqueries; every other view of the topic reads the parsed fan-out.
+/// - 18.16: every view parses the raw line itself, in one flat WITH list over its table
+///   (18.16 runs a view over its outermost FROM only, and does not cascade).
+fn reads(
+    reads: Reads,
+    config: &SchemaConfig,
+    values: &Values,
+    dialect: Dialect,
 ) -> Result<(String, String)> {
-    let flag = |name: &str| features.get(name);
-    let mut v = values.clone();
-    v.insert("source", input.table().to_string());
-    v.insert(
-        "topic",
-        values[if input.is_sales() {
-            "sales_topic"
-        } else {
-            "warehouse_topic"
-        }]
-        .clone(),
-    );
-    let render = |name: &str, src: &str, v: &BTreeMap<&'static str, String>| {
-        template::render(name, src, v, &flag)
-            .map(|s| strip_comments(&s))
-            .map_err(Error::Template)
+    let db = &config.database;
+    let config_topics = (&config.sales_topic, &config.warehouse_topic);
+    let (raw, parses) = match reads {
+        Reads::Table | Reads::Rollup { .. } => return Ok((String::new(), String::new())),
+        Reads::Messages { raw } => (raw, false),
+        Reads::Parse { kafka } => (kafka, true),
     };
-    if !input.is_replay() && features.kafka_error_stream && !parses {
-        let fanout = if input.is_sales() {
+    // sales_kafka, sales_replay; warehouse_kafka, warehouse_replay.
+    let sales = raw.starts_with("sales_");
+    if dialect == Dialect::Current && !parses {
+        let fanout = if sales {
             "sales_parsed"
         } else {
             "warehouse_parsed"
         };
-        return Ok((String::new(), format!("{}.{fanout}", values["db"])));
+        return Ok((String::new(), format!("{db}.{fanout}")));
     }
-    let metadata = if input.is_replay() {
-        render("parse/metadata_replay.sql", parse::METADATA_REPLAY, &v)?
+    let v = values.clone().ident("source", raw);
+    let topic = if sales {
+        &config_topics.0
     } else {
-        render("parse/metadata_kafka.sql", parse::METADATA_KAFKA, &v)?
+        &config_topics.1
     };
-    v.insert("metadata", metadata.clone());
-    v.insert(
-        "event_time",
-        render("parse/event_time.sql", parse::EVENT_TIME, &v)?,
-    );
-    let checks = if input.is_sales() {
-        render("parse/sales.sql", parse::SALES, &v)?
+    let mut v = v.string("topic", topic.as_str());
+    let render = |name: &str, src: &str, v: &Values| {
+        template::render(name, src, v, &|_| None)
+            .map(|s| strip_comments(&s))
+            .map_err(Error::Template)
+    };
+    let fragment = |sql: Sql, v: &Values| render(sql.path, dialect.text(sql), v);
+    let replay = raw.ends_with("_replay");
+    let metadata = if replay {
+        render(
+            "parse/metadata_replay.sql",
+            clickhouse_18_16::parse::METADATA_REPLAY,
+            &v,
+        )?
     } else {
-        render("parse/warehouse.sql", parse::WAREHOUSE, &v)?
+        fragment(parse::METADATA_KAFKA, &v)?
     };
-    if parses {
-        v.insert(
-            "message",
-            render("parse/message_json.sql", parse::MESSAGE_JSON, &v)?,
-        );
-        let fields = if input.is_sales() {
-            render("parse/sales_json.sql", parse::SALES_JSON, &v)?
+    v = v.sql("metadata", metadata.clone());
+    let event_time = fragment(parse::EVENT_TIME, &v)?;
+    v = v.sql("event_time", event_time);
+    let checks = fragment(
+        if sales {
+            parse::SALES
         } else {
-            render("parse/warehouse_json.sql", parse::WAREHOUSE_JSON, &v)?
-        };
-        return Ok((
-            String::new(),
-            format!("(SELECT *,\n{checks}\nFROM ({fields}))"),
-        ));
+            parse::WAREHOUSE
+        },
+        &v,
+    )?;
+    match dialect {
+        Dialect::Current => {
+            let message = fragment(parse::MESSAGE_JSON, &v)?;
+            v = v.sql("message", message);
+            let fields = fragment(
+                if sales {
+                    parse::SALES_JSON
+                } else {
+                    parse::WAREHOUSE_JSON
+                },
+                &v,
+            )?;
+            Ok((
+                String::new(),
+                format!("(SELECT *,\n{checks}\nFROM ({fields}))"),
+            ))
+        }
+        Dialect::ClickHouse1816 => {
+            let fields = if sales {
+                render(
+                    "parse/sales_raw.sql",
+                    clickhouse_18_16::parse::SALES_RAW,
+                    &v,
+                )?
+            } else {
+                render(
+                    "parse/warehouse_raw.sql",
+                    clickhouse_18_16::parse::WAREHOUSE_RAW,
+                    &v,
+                )?
+            };
+            let with: Vec<&str> = [metadata.as_str(), fields.as_str(), checks.as_str()]
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .collect();
+            Ok((format!("WITH\n{}", with.join(",\n")), format!("{db}.{raw}")))
+        }
     }
-    let source = format!("{}.{}", values["db"], input.table());
-    let fields = if input.is_sales() {
-        render("parse/sales_raw.sql", parse::SALES_RAW, &v)?
-    } else {
-        render("parse/warehouse_raw.sql", parse::WAREHOUSE_RAW, &v)?
-    };
-    let with: Vec<&str> = [metadata.as_str(), fields.as_str(), checks.as_str()]
-        .into_iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
-    Ok((format!("WITH\n{}", with.join(",\n")), source))
 }
 
 /// A fragment's own comment lines stay in its file; the rendered view keeps only SQL.
@@ -786,16 +779,16 @@ pub fn script(config: &SchemaConfig, version: ServerVersion) -> Result<String> {
     }
     let config = &shown;
     let r = render(config, version)?;
-    let features = Features::for_version(version)?;
-    let create_db = format!("CREATE DATABASE IF NOT EXISTS {}", config.database);
+    let create_db = bookkeeping::create_database(&config.database)?;
     let create_db = match config.cluster.as_deref().filter(|_| config.replicated) {
         Some(c) => cluster::on_cluster(&create_db, c),
         None => create_db,
     };
     let mut out = format!(
-        "-- Schema for ClickHouse {version} (database {db}).\n-- Features: {features}\n\n\
+        "-- Schema for ClickHouse {version} (database {db}).\n-- Dialect: {dialect}\n\n\
          {create_db};\n\n",
-        db = config.database
+        db = config.database,
+        dialect = r.dialect
     );
     for s in &r.state {
         out.push_str(&format!("{s};\n\n"));
@@ -859,6 +852,56 @@ mod tests {
             script(&cfg, "18.1".parse().unwrap()).is_err(),
             "older than supported"
         );
+    }
+
+    #[test]
+    fn clickhouse_18_16_gets_its_replay_doors_and_no_fan_out() {
+        let names = |d| {
+            let mut n: Vec<_> = objects(d).iter().map(|o| o.name).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(
+            names(Dialect::ClickHouse1816),
+            [
+                "sales_by_minute_mv",
+                "sales_corrections_mv",
+                "sales_duplicates_mv",
+                "sales_kafka",
+                "sales_mv",
+                "sales_replay",
+                "sales_replay_by_minute_mv",
+                "sales_replay_dead_letter_mv",
+                "sales_replay_mv",
+                "stock_by_minute_mv",
+                "stock_corrections_by_minute_mv",
+                "stock_corrections_levels_mv",
+                "stock_duplicates_by_minute_mv",
+                "stock_duplicates_levels_mv",
+                "stock_levels_mv",
+                "stock_movements_mv",
+                "stock_movements_replay_mv",
+                "stock_replay_by_minute_mv",
+                "stock_replay_levels_mv",
+                "warehouse_kafka",
+                "warehouse_replay",
+                "warehouse_replay_dead_letter_mv",
+            ]
+        );
+        // Every object of either dialect is rendered from a file of its own dialect.
+        for d in [Dialect::Current, Dialect::ClickHouse1816] {
+            let r = render(
+                &SchemaConfig::new("shop", "k:9092"),
+                match d {
+                    Dialect::Current => "25.8".parse().unwrap(),
+                    Dialect::ClickHouse1816 => "18.16.1".parse().unwrap(),
+                },
+            )
+            .unwrap();
+            assert_eq!(r.ingest.len(), objects(d).len());
+            let replay = r.ingest.iter().any(|(n, _, _)| n.contains("replay"));
+            assert_eq!(replay, d == Dialect::ClickHouse1816, "{d}");
+        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
--- A Kafka table reading messages whole, as the schema's Kafka tables read them
--- (crates/schema/sql/ingest/sales_kafka.sql) but with no view parsing them: on 18.16 each
--- message as one raw CSV line (the server profile's DEL delimiter, no quoting); on current
--- servers RawBLOB. One consumer.
+-- A Kafka table reading messages whole (RawBLOB), as the schema's Kafka tables read them
+-- (crates/schema/sql/ingest/sales_kafka.sql) but with no view parsing them. One consumer.
+-- 18.16's: crates/clickhouse-18-16/sql/bench/engine_ceiling_kafka_table.sql.
 CREATE TABLE {{db}}.{{table}}
 (
     raw String
@@ -12,10 +11,5 @@ SETTINGS
     kafka_topic_list = {{topics}},
     kafka_group_name = {{group}},
     kafka_num_consumers = 1,
--- @if kafka_error_stream
     kafka_format = 'RawBLOB',
--- @else
-    kafka_format = 'CSV',
-    kafka_row_delimiter = '\n',
--- @endif
     kafka_max_block_size = {{max_block_size}}

@@ -7,9 +7,9 @@ SELECT
     toUInt64(countIf(type = 2 AND startsWith(query_id, {{prefix}})))   AS by_prefix,
     toUInt64(sumIf(query_duration_ms, type = 2 AND startsWith(query_id, {{prefix}}))) AS by_prefix_ms,
     toUInt64(countIf(type > 2 AND startsWith(query_id, {{prefix}})))   AS by_prefix_failed,
-    toUInt64(countIf(type = 2 AND position(query, {{db_name}}) > 0))    AS by_db,
-    toUInt64(sumIf(query_duration_ms, type = 2 AND position(query, {{db_name}}) > 0)) AS by_db_ms,
-    toUInt64(countIf(type > 2 AND position(query, {{db_name}}) > 0))    AS by_db_failed
+    toUInt64(countIf(type = 2 AND position(query, {{db:string}}) > 0))    AS by_db,
+    toUInt64(sumIf(query_duration_ms, type = 2 AND position(query, {{db:string}}) > 0)) AS by_db_ms,
+    toUInt64(countIf(type > 2 AND position(query, {{db:string}}) > 0))    AS by_db_failed
 FROM system.query_log
 WHERE event_date >= yesterday()
   AND type >= 2

@@ -200,7 +200,7 @@ async fn verifier_caught_up(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let verified = reconcile::verify::verified_offsets(reader, db, topic)
+        let verified = clickhouse_18_16::verify::verified_offsets(reader, db, topic)
             .await
             .with_context(|| format!("reading the verifier's offsets in {db}"))?;
         let behind = !verified.is_empty()

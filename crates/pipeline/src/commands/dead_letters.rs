@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use clickhouse_http::{ident, quote, template, Client};
+use clickhouse_http::template::{self, Values};
+use clickhouse_http::{quote, Client};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -303,15 +304,9 @@ fn unhex(s: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Renders one of `sql/dead_letters/`.
-fn sql(
-    db: &str,
-    name: &str,
-    source: &str,
-    values: &[(&'static str, String)],
-) -> anyhow::Result<String> {
-    ident(db)?;
-    let mut v = BTreeMap::from([("db", db.to_string()), ("db_name", quote(db))]);
-    v.extend(values.iter().cloned());
+fn sql(db: &str, name: &str, source: &str, values: Values) -> anyhow::Result<String> {
+    let mut v = Values::new().ident("db", db);
+    v.extend(values);
     template::render(name, source, &v, &|_| None).map_err(|e| anyhow::anyhow!(e))
 }
 
@@ -345,29 +340,23 @@ async fn select(
         db,
         "dead_letters/select.sql",
         SELECT,
-        &[
-            ("topic", quote(filters.topic.as_deref().unwrap_or(""))),
-            ("reason", quote(filters.reason.as_deref().unwrap_or(""))),
-            (
+        Values::new()
+            .string("topic", filters.topic.as_deref().unwrap_or(""))
+            .string("reason", filters.reason.as_deref().unwrap_or(""))
+            .int(
                 "since",
-                filters
-                    .since
-                    .unwrap_or(0)
-                    .clamp(0, u32::MAX as i64)
-                    .to_string(),
-            ),
-            (
+                filters.since.unwrap_or(0).clamp(0, u32::MAX as i64),
+            )
+            .int(
                 "until",
                 filters
                     .until
                     .unwrap_or(u32::MAX as i64)
-                    .clamp(0, u32::MAX as i64)
-                    .to_string(),
-            ),
-            ("all_ids", u8::from(ids.is_none()).to_string()),
-            ("ids", tuples.join(", ")),
-            ("limit", limit.unwrap_or(1 << 62).to_string()),
-        ],
+                    .clamp(0, u32::MAX as i64),
+            )
+            .int("all_ids", u8::from(ids.is_none()))
+            .sql("ids", tuples.join(", "))
+            .int("limit", limit.unwrap_or(1 << 62)),
     )?;
     let rows: Vec<Row> = client
         .query(&q)
@@ -405,7 +394,7 @@ pub async fn replay_summary(
         #[serde(flatten)]
         s: ReplaySummary,
     }
-    let q = sql(db, "dead_letters/summary.sql", SUMMARY, &[])?;
+    let q = sql(db, "dead_letters/summary.sql", SUMMARY, Values::new())?;
     match client.query::<R>(&q).await {
         Ok(rows) => Ok(rows.into_iter().map(|r| (r.topic, r.s)).collect()),
         Err(e) if e.code() == Some(60) => Ok(BTreeMap::new()),
@@ -427,20 +416,20 @@ pub struct Purged {
 /// cheap when nothing is old: `up`'s loop may call it (e.g. hourly).
 pub async fn purge(client: &Client, db: &str, days: u32) -> anyhow::Result<Purged> {
     let version = client.version().await?;
-    let ttl = schema::Features::for_version(version)?.table_ttl;
+    let ttl = schema::Dialect::for_version(version)? == schema::Dialect::Current;
     if ttl {
         client
             .execute(&sql(
                 db,
                 "dead_letters/retention_ttl.sql",
                 RETENTION_TTL,
-                &[("days", days.to_string())],
+                Values::new().int("days", days),
             )?)
             .await
             .context("setting dead_letter's TTL")?;
     }
     let before = (chrono::Utc::now().timestamp() - i64::from(days) * 86_400).max(0);
-    let values = [("before", before.to_string())];
+    let values = Values::new().int("before", before);
     #[derive(Deserialize)]
     struct Count {
         rows: u64,
@@ -450,13 +439,13 @@ pub async fn purge(client: &Client, db: &str, days: u32) -> anyhow::Result<Purge
             db,
             "dead_letters/purge_count.sql",
             PURGE_COUNT,
-            &values,
+            values.clone(),
         )?)
         .await
         .map_err(|e| missing_table_hint(e, db))?;
     if old.rows > 0 {
         client
-            .execute(&sql(db, "dead_letters/purge.sql", PURGE, &values)?)
+            .execute(&sql(db, "dead_letters/purge.sql", PURGE, values)?)
             .await
             .context("deleting old dead letters")?;
         #[derive(Deserialize)]
@@ -470,7 +459,7 @@ pub async fn purge(client: &Client, db: &str, days: u32) -> anyhow::Result<Purge
                     db,
                     "dead_letters/purge_pending.sql",
                     PURGE_PENDING,
-                    &[],
+                    Values::new(),
                 )?)
                 .await?;
             if p.pending == 0 {
@@ -505,9 +494,10 @@ pub async fn purge_every_hour(
         .unwrap_or(DEFAULT_RETENTION_DAYS);
     // Servers with TTLs expire dead letters themselves (migration 0007; `pipeline
     // dead-letters purge --dead-letter-retention-days N` changes the period).
-    match client.version().await.map(schema::Features::for_version) {
-        Ok(Ok(f)) if f.table_ttl => return,
-        _ => {}
+    if let Ok(Ok(schema::Dialect::Current)) =
+        client.version().await.map(schema::Dialect::for_version)
+    {
+        return;
     }
     while !stop.is_cancelled() {
         match purge(&client, &db, days).await {
@@ -850,7 +840,7 @@ async fn replay(config: &Config, db: &str, args: ReplayArgs) -> anyhow::Result<E
                 &config.database,
                 "dead_letters/record_replays.sql",
                 RECORD,
-                &[("rows", rows.join(", "))],
+                Values::new().sql("rows", rows.join(", ")),
             )?)
             .await
             .context("recording the replays in dead_letter_replays (the messages were sent)")?;

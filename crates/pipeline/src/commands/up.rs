@@ -425,7 +425,7 @@ async fn settle(
         }
     }
     let stream_mode =
-        schema::Features::for_version(applied.server).is_ok_and(|f| f.kafka_error_stream);
+        schema::Dialect::for_version(applied.server).is_ok_and(|d| d == schema::Dialect::Current);
     if !stream_mode {
         for url in config.check_urls() {
             let paused = schema::pause_ingest(&config.clickhouse_at(&url), &schema)
@@ -457,7 +457,7 @@ async fn settle(
         }
     }
     if !stream_mode {
-        let mut verify = reconcile::verify::Verify::new(
+        let mut verify = clickhouse_18_16::verify::Verify::new(
             config.clickhouse(),
             &config.database,
             config.kafka(),
@@ -611,13 +611,14 @@ fn spawn_guards(
         config.database.clone(),
         stop.clone(),
     )));
-    let stream_mode = schema::Features::for_version(*server).is_ok_and(|f| f.kafka_error_stream);
+    let stream_mode =
+        schema::Dialect::for_version(*server).is_ok_and(|d| d == schema::Dialect::Current);
     if !stream_mode {
         let schema = config.schema();
         let sources = reconcile::Source::both(&config.sales_topic, &config.warehouse_topic, |t| {
             schema.group_for(t)
         });
-        let verify = reconcile::verify::Verify::new(
+        let verify = clickhouse_18_16::verify::Verify::new(
             config.clickhouse(),
             &config.database,
             config.kafka(),
@@ -629,7 +630,7 @@ fn spawn_guards(
             stop.clone(),
             guard_stats(),
         )));
-        let rescue = reconcile::rescue::Rescue::new(
+        let rescue = clickhouse_18_16::rescue::Rescue::new(
             config.clickhouse(),
             &config.database,
             config.kafka(),

@@ -249,7 +249,7 @@ async fn two_shards_split_the_partitions_and_the_distributed_totals_are_exact() 
     let messages = tokio::task::block_in_place(|| common::read_all(&env, &env.sales_topic));
     let copies = common::as_replayed(messages.into_iter().take(2_000));
     let source = &reconcile::Source::both(&env.sales_topic, &env.warehouse_topic, |t| t.into())[0];
-    reconcile::replay::insert(&clients[1], &db, source, &copies)
+    clickhouse_18_16::replay::insert(&clients[1], &db, source, &copies)
         .await
         .unwrap();
     let total = held(&clients[0], &all, "sales").await;

@@ -105,9 +105,8 @@ fn totals(report: &Value, field: &str) -> u64 {
 async fn stopping_up_leaves_nothing_unrepaired() {
     let env = TestEnv::new("default_path").await;
     let version = env.root().version().await.unwrap();
-    let paused_by_stop = !schema::Features::for_version(version)
-        .unwrap()
-        .kafka_error_stream;
+    let paused_by_stop =
+        schema::Dialect::for_version(version).unwrap() == schema::Dialect::ClickHouse1816;
 
     // With --bad-ratio (the case that once crashed 18.16): one dead letter per bad message.
     let (report, out) = run_and_stop(&env, "INT", 20, &["--bad-ratio", "0.02"]).await;

@@ -8,9 +8,9 @@ use crate::common;
 use std::time::Duration;
 
 use crate::common::{generate_seeded, pipeline_ok, produce, Guards};
+use clickhouse_18_16::rescue::Rescue;
+use clickhouse_18_16::verify::Verify;
 use reconcile::duplicates::Duplicates;
-use reconcile::rescue::Rescue;
-use reconcile::verify::Verify;
 use reconcile::Source;
 use serde::Deserialize;
 use testkit::{wait_for, TestEnv};
@@ -44,9 +44,7 @@ async fn a_kafka_table_stopped_by_a_message_it_cannot_read_is_rescued_and_every_
     pipeline_ok(&env, &["schema", "apply", "--kafka-max-block-size", "1000"]);
     let db = &env.database;
     let version = env.clickhouse.version().await.unwrap();
-    let stream_mode = schema::Features::for_version(version)
-        .unwrap()
-        .kafka_error_stream;
+    let stream_mode = schema::Dialect::for_version(version).unwrap() == schema::Dialect::Current;
     // 20 good, one that 18.16's raw CSV reader throws on (a DEL, its field delimiter, and a
     // lone CR), 20 good. The engine retries it for ever; the rescue must move it on.
     let mut batch: Vec<Vec<u8>> = (0..20)
@@ -216,7 +214,7 @@ async fn events_delivered_twice_are_counted_once() {
     let sales = &Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
         format!("clickhouse_{db}_{t}")
     })[0];
-    reconcile::replay::insert(&env.clickhouse, db, sales, &copies)
+    clickhouse_18_16::replay::insert(&env.clickhouse, db, sales, &copies)
         .await
         .unwrap();
     let doubled = figures(&env).await;

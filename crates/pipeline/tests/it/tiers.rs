@@ -120,7 +120,7 @@ async fn replay(env: &TestEnv, messages: [Vec<Vec<u8>>; 2]) {
         format!("clickhouse_{db}_{t}")
     });
     for (source, m) in sources.iter().zip(messages) {
-        reconcile::replay::insert(&env.clickhouse, db, source, &as_replayed(m))
+        clickhouse_18_16::replay::insert(&env.clickhouse, db, source, &as_replayed(m))
             .await
             .unwrap();
     }

@@ -2,5 +2,5 @@
 -- the MergeTree tables, to build their Distributed twins, and the twins, to check them.
 SELECT table, name, type
 FROM system.columns
-WHERE database = {{db_name}}
-  AND table IN (SELECT name FROM system.tables WHERE database = {{db_name}} AND engine LIKE {{engine}})
+WHERE database = {{db:string}}
+  AND table IN (SELECT name FROM system.tables WHERE database = {{db:string}} AND engine LIKE {{engine}})

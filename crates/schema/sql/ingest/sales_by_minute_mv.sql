@@ -1,8 +1,6 @@
--- Feeds the sales_by_minute rollup. Where views cascade (current servers) it reads the
--- sales table; 18.16 does not cascade into a view's target, so there one of these reads
--- each source (the Kafka table, the rescue's replay table) and repeats sales_mv's rules.
+-- Feeds the sales_by_minute rollup from the sales table (views cascade: a row inserted
+-- into sales by sales_mv reaches this view too).
 CREATE MATERIALIZED VIEW {{db}}.{{name}} TO {{db}}.sales_by_minute AS
--- @if cascading_views
 SELECT
     toStartOfMinute(event_time)     AS minute,
     category,
@@ -12,17 +10,4 @@ SELECT
     sumState(toDecimal64(total, 2)) AS revenue,
     uniqExactState(customer_id)     AS customers
 FROM {{db}}.sales
--- @else
-{{with}}
-SELECT
-    toStartOfMinute(event_time)     AS minute,
-    category,
-    toUInt32(product_id_value)      AS product_id,
-    sumState(toInt64(1))            AS orders,
-    sumState(quantity_value)        AS items,
-    sumState(toDecimal64(toString(round(total_value, 2)), 2)) AS revenue,
-    uniqExactState(customer_id)     AS customers
-FROM {{from}}
-WHERE reject_reason = ''
--- @endif
 GROUP BY minute, category, product_id;

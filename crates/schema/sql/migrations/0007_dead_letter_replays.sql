@@ -22,10 +22,8 @@ ENGINE = MergeTree
 PARTITION BY toYYYYMM(replayed_at)
 ORDER BY (topic, partition, offset);
 
--- Retention: servers with table TTLs (19.6+, so every current one) drop dead letters 30 days
--- after they arrived, by themselves (`pipeline dead-letters purge --retention-days N` sets
--- another period). 18.16 has no TTL: there `pipeline dead-letters purge` deletes them
--- (a function `up` can call in its loop).
--- @if table_ttl
+-- Retention: dead letters expire 30 days after they arrived, by themselves
+-- (`pipeline dead-letters purge --retention-days N` sets another period). 18.16 has no TTL:
+-- its text of this migration (crates/clickhouse-18-16/sql/migrations/) leaves this out, and
+-- `pipeline up` deletes old dead letters itself every hour.
 ALTER TABLE {{db}}.dead_letter MODIFY TTL received_at + INTERVAL 30 DAY;
--- @endif

@@ -271,23 +271,22 @@ impl Guards {
     pub async fn start(env: &TestEnv) -> Guards {
         let stop = tokio_util::sync::CancellationToken::new();
         let version = env.clickhouse.version().await.expect("server version");
-        let stream_mode = schema::Features::for_version(version)
-            .expect("supported")
-            .kafka_error_stream;
+        let stream_mode =
+            schema::Dialect::for_version(version).expect("supported") == schema::Dialect::Current;
         if !stream_mode {
             let db = env.database.clone();
             let sources = reconcile::Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
                 format!("clickhouse_{db}_{t}")
             });
             let period = Duration::from_secs(1);
-            let verify = reconcile::verify::Verify::new(
+            let verify = clickhouse_18_16::verify::Verify::new(
                 env.clickhouse.clone(),
                 &db,
                 env.kafka.clone(),
                 sources.clone(),
             );
             tokio::spawn(verify.run(period, stop.clone()));
-            let rescue = reconcile::rescue::Rescue::new(
+            let rescue = clickhouse_18_16::rescue::Rescue::new(
                 env.clickhouse.clone(),
                 &db,
                 env.kafka.clone(),
@@ -448,11 +447,13 @@ pub fn stock_levels_off(db: &str) -> String {
 
 /// Messages as the replay door takes them (partition -1: not from the engine; offsets in
 /// order), for delivering them again.
-pub fn as_replayed(messages: impl IntoIterator<Item = Vec<u8>>) -> Vec<reconcile::replay::Raw> {
+pub fn as_replayed(
+    messages: impl IntoIterator<Item = Vec<u8>>,
+) -> Vec<clickhouse_18_16::replay::Raw> {
     messages
         .into_iter()
         .enumerate()
-        .map(|(offset, payload)| reconcile::replay::Raw {
+        .map(|(offset, payload)| clickhouse_18_16::replay::Raw {
             partition: -1,
             offset: offset as i64,
             timestamp_ms: 0,

@@ -6,40 +6,25 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use clickhouse_http::template::Values;
 use clickhouse_http::Client;
 use kafka_admin::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::{Error, Result, Source};
-
-const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Where `source`'s consumer group stands on each partition of its topic, from the broker.
-pub(crate) async fn offsets(
-    kafka: &KafkaSettings,
-    source: &Source,
-) -> Result<Vec<kafka_admin::GroupPartition>> {
-    let kafka = kafka.clone();
-    let s = source.clone();
-    tokio::task::spawn_blocking(move || {
-        Ok(kafka_admin::group_partitions(
-            &kafka, &s.group, &s.topic, TIMEOUT,
-        )?)
-    })
-    .await
-    .map_err(|e| Error::Other(e.to_string()))?
-}
+use reconcile::{Error, Result, Source};
 
 /// Rows per replay insert.
 const BATCH: usize = 20_000;
 
 /// Inserts `messages` of `source.topic` into its replay table.
 pub async fn insert(client: &Client, db: &str, source: &Source, messages: &[Raw]) -> Result<()> {
-    let insert = format!(
-        "INSERT INTO {db}.{} (raw, message_topic, message_partition, message_offset, message_timestamp_ms) FORMAT TabSeparated",
-        source.replay_table
-    );
+    let insert = reconcile::sql(
+        "guards/insert_replay.sql",
+        include_str!("../sql/guards/insert_replay.sql"),
+        db,
+        Values::new().ident("table", &source.replay_table),
+    )?;
     for chunk in messages.chunks(BATCH) {
         let mut body = Vec::new();
         for m in chunk {

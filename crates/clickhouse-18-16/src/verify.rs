@@ -22,12 +22,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use clickhouse_http::template::Values;
 use clickhouse_http::{quote, Client};
 use kafka_admin::KafkaSettings;
 use serde::Deserialize;
 
 use crate::replay::{self, Raw};
-use crate::{sql, Error, Result, Source};
+use reconcile::{sql, Error, Result, Source};
 
 /// Messages read per partition per pass, to bound memory.
 const MAX_PER_PASS: i64 = 100_000;
@@ -95,7 +96,7 @@ impl Verify {
 
     async fn pass_source(&mut self, source: &Source) -> Result<Pass> {
         let mut ranges = Vec::new();
-        for p in replay::offsets(&self.kafka, source).await? {
+        for p in reconcile::group_partitions(&self.kafka, source).await? {
             let Some(c) = p.committed else { continue };
             let from = self
                 .verified_offset(&source.topic, p.partition)
@@ -150,34 +151,19 @@ impl Verify {
         if let Some(o) = self.verified.get(&key) {
             return Ok(*o);
         }
-        #[derive(Deserialize)]
-        struct Row {
-            max_block: i64,
-        }
-        let q = sql(
-            "watermark.sql",
-            include_str!("../sql/watermark.sql"),
-            &self.db,
-            &[("table_name", quote(&state_key(topic, partition)))],
-        )?;
-        let o = self.client.query_one::<Row>(&q).await?.max_block;
+        let o = reconcile::state::position(&self.client, &self.db, &state_key(topic, partition))
+            .await?;
         self.verified.insert(key, o);
         Ok(o)
     }
 
     /// Records how far each partition is verified: one insert (one part) per pass.
     async fn save(&mut self, topic: &str, offsets: &[(i32, i64)]) -> Result<()> {
-        let rows: Vec<String> = offsets
+        let positions: Vec<(String, i64)> = offsets
             .iter()
-            .map(|(p, o)| format!("({}, {o}, now())", quote(&state_key(topic, *p))))
+            .map(|(p, o)| (state_key(topic, *p), *o))
             .collect();
-        let q = sql(
-            "save_state.sql",
-            include_str!("../sql/save_state.sql"),
-            &self.db,
-            &[("rows", rows.join(", "))],
-        )?;
-        self.client.execute(&q).await?;
+        reconcile::state::save(&self.client, &self.db, &positions).await?;
         for (p, o) in offsets {
             self.verified.insert((topic.to_string(), *p), *o);
         }
@@ -203,14 +189,13 @@ impl Verify {
             let ids: Vec<String> = chunk.iter().map(|(id, _)| quote(id)).collect();
             let q = sql(
                 "events_found.sql",
-                include_str!("../sql/events_found.sql"),
+                include_str!("../sql/guards/events_found.sql"),
                 &self.lookup_db,
-                &[
-                    ("table", source.target_table.clone()),
-                    ("from_time", quote(from)),
-                    ("to_time", quote(to)),
-                    ("ids", ids.join(",")),
-                ],
+                Values::new()
+                    .ident("table", &source.target_table)
+                    .string("from_time", from.as_str())
+                    .string("to_time", to.as_str())
+                    .sql("ids", ids.join(",")),
             )?;
             #[derive(Deserialize)]
             struct Row {
@@ -240,14 +225,13 @@ impl Verify {
         }
         let q = sql(
             "dead_lettered_offsets.sql",
-            include_str!("../sql/dead_lettered_offsets.sql"),
+            include_str!("../sql/guards/dead_lettered_offsets.sql"),
             &self.lookup_db,
-            &[
-                ("topic", quote(&source.topic)),
-                ("partition", partition.to_string()),
-                ("from_offset", from.to_string()),
-                ("to_offset", to.to_string()),
-            ],
+            Values::new()
+                .string("topic", &source.topic)
+                .int("partition", partition)
+                .int("from_offset", from)
+                .int("to_offset", to),
         )?;
         Ok(self
             .client
@@ -277,7 +261,7 @@ impl Verify {
     /// replayed is logged at most every 30 s (on 18.16 under steady load, a message or two
     /// every second is normal: see the module's note).
     pub async fn run(self, period: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
-        self.run_counted(period, stop, crate::GuardStats::new())
+        self.run_counted(period, stop, reconcile::GuardStats::new())
             .await
     }
 
@@ -286,9 +270,9 @@ impl Verify {
         mut self,
         period: std::time::Duration,
         stop: tokio_util::sync::CancellationToken,
-        stats: std::sync::Arc<crate::GuardStats>,
+        stats: std::sync::Arc<reconcile::GuardStats>,
     ) {
-        use crate::guards::{MESSAGES_REPLAYED, VERIFY};
+        use reconcile::guards::{MESSAGES_REPLAYED, VERIFY};
         stats.register(VERIFY);
         let mut since = std::time::Instant::now();
         let mut replayed = 0;
@@ -309,7 +293,7 @@ impl Verify {
                 );
                 (since, replayed) = (std::time::Instant::now(), 0);
             }
-            if !crate::guards::next_pass(&stop, period).await {
+            if !reconcile::guards::next_pass(&stop, period).await {
                 break;
             }
         }
@@ -326,9 +310,9 @@ pub async fn verified_offsets(client: &Client, db: &str, topic: &str) -> Result<
     }
     let q = sql(
         "verified_offsets.sql",
-        include_str!("../sql/verified_offsets.sql"),
+        include_str!("../sql/guards/verified_offsets.sql"),
         db,
-        &[("prefix", quote(&format!("verified:{topic}:")))],
+        Values::new().string("prefix", format!("verified:{topic}:")),
     )?;
     Ok(client
         .query::<Row>(&q)

@@ -30,9 +30,9 @@ use clickhouse_http::Client;
 use kafka_admin::KafkaSettings;
 
 use crate::replay;
-use crate::{Error, Result};
+use reconcile::{Error, Result};
 
-pub use crate::Source;
+pub use reconcile::Source;
 
 /// A finished rescue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl Rescue {
     pub async fn check(&mut self) -> Result<Vec<Rescued>> {
         let mut done = Vec::new();
         for source in self.sources.clone() {
-            let group = match replay::offsets(&self.kafka, &source).await {
+            let group = match reconcile::group_partitions(&self.kafka, &source).await {
                 Ok(o) => o,
                 Err(e) => {
                     // The broker away: once it answers, the engine has RESUME_GRACE to
@@ -172,7 +172,7 @@ impl Rescue {
         stalled_at: &[(i32, Option<i64>)],
     ) -> Result<u64> {
         let mut todo = Vec::new();
-        for p in replay::offsets(&self.kafka, source).await? {
+        for p in reconcile::group_partitions(&self.kafka, source).await? {
             let before = stalled_at
                 .iter()
                 .find(|(q, _)| *q == p.partition)
@@ -209,7 +209,7 @@ impl Rescue {
 
     /// Checks every `period` until `stop` is cancelled; errors are logged and retried.
     pub async fn run(self, period: Duration, stop: tokio_util::sync::CancellationToken) {
-        self.run_counted(period, stop, crate::GuardStats::new())
+        self.run_counted(period, stop, reconcile::GuardStats::new())
             .await
     }
 
@@ -218,9 +218,9 @@ impl Rescue {
         mut self,
         period: Duration,
         stop: tokio_util::sync::CancellationToken,
-        stats: std::sync::Arc<crate::GuardStats>,
+        stats: std::sync::Arc<reconcile::GuardStats>,
     ) {
-        use crate::guards::{MESSAGES_RESCUED, RESCUE, RESCUES};
+        use reconcile::guards::{MESSAGES_RESCUED, RESCUE, RESCUES};
         stats.register(RESCUE);
         while !stop.is_cancelled() {
             match self.check().await {
@@ -235,7 +235,7 @@ impl Rescue {
                 }
                 Err(e) => stats.failed(RESCUE, &e),
             }
-            if !crate::guards::next_pass(&stop, period).await {
+            if !reconcile::guards::next_pass(&stop, period).await {
                 break;
             }
         }

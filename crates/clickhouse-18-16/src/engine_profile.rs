@@ -1,6 +1,6 @@
 //! What the 18.16 dialect needs from the server itself. Servers without the error stream
 //! mode (before 21.7) get Kafka tables that read each message as one raw CSV line
-//! (`sql/ingest/parse`): that works only if the profile the Kafka engine runs with (the
+//! (`sql/parse/*_raw.sql`): that works only if the profile the Kafka engine runs with (the
 //! server's `<default_profile>`, `default` unless the server's config names another) splits
 //! on a byte JSON text hardly ever holds (DEL) and does no quoting. A server with ClickHouse's
 //! defaults there accepts the schema and then lands nothing: every block fails to parse in
@@ -10,7 +10,7 @@
 use clickhouse_http::Client;
 use serde::Deserialize;
 
-use crate::{Error, Result};
+use reconcile::{Error, Result};
 
 /// The profile the Kafka engine runs with when the server's config does not name another.
 pub const DEFAULT_ENGINE_PROFILE: &str = "default";
@@ -48,7 +48,7 @@ pub async fn engine_profile_mismatches(client: &Client, profile: &str) -> Result
         .query(READ)
         .await
         .map_err(|e| {
-            Error::Invalid(format!(
+            Error::Other(format!(
                 "cannot read the settings of the server's profile {profile:?} (the Kafka \
                  engine's; set --clickhouse-engine-profile to the one <default_profile> names): {e}"
             ))
@@ -112,7 +112,7 @@ pub async fn require_engine_profile(client: &Client, profile: &str) -> Result<()
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(Error::Invalid(engine_profile_problem(profile, &wrong)))
+        Err(Error::Other(engine_profile_problem(profile, &wrong)))
     }
 }
 

@@ -1,0 +1,1 @@
+SELECT marker FROM default.{{table}}

@@ -1,0 +1,1 @@
+SELECT count() AS n FROM system.databases WHERE name = {{db:string}}

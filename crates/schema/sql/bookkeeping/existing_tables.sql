@@ -1,0 +1,2 @@
+-- The tables (and views) of a database.
+SELECT name FROM system.tables WHERE database = {{db:string}}
