@@ -147,7 +147,9 @@ impl Client {
     /// The statement's trailing newline (a `.sql` file's last line) is cut: the server reads
     /// the URL and the body as one text, so it would be an empty first row.
     pub async fn insert(&self, insert: &str, data: Vec<u8>) -> Result<()> {
-        self.send(Some(insert.trim_end()), data, &[]).await.map(drop)
+        self.send(Some(insert.trim_end()), data, &[])
+            .await
+            .map(drop)
     }
 
     async fn send(

@@ -14,19 +14,32 @@ fn sql(name: &str, source: &str, values: Values) -> Result<String> {
     template::render(name, source, &values, &|_| None).map_err(Error::Template)
 }
 
+/// The rows of one of `sql/bookkeeping/` over database `db`.
+async fn rows<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    name: &str,
+    source: &str,
+    db: &str,
+) -> Result<Vec<T>> {
+    Ok(client
+        .query(&sql(name, source, Values::new().ident("db", db))?)
+        .await?)
+}
+
 /// The tables and views of `db` (none if it does not exist).
 pub async fn existing_tables(client: &Client, db: &str) -> Result<BTreeSet<String>> {
     #[derive(Deserialize)]
     struct Table {
         name: String,
     }
-    let q = sql(
+    let tables: Vec<Table> = rows(
+        client,
         "bookkeeping/existing_tables.sql",
         include_str!("../sql/bookkeeping/existing_tables.sql"),
-        Values::new().ident("db", db),
-    )?;
-    let rows: Vec<Table> = client.query(&q).await?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
+        db,
+    )
+    .await?;
+    Ok(tables.into_iter().map(|r| r.name).collect())
 }
 
 pub async fn database_exists(client: &Client, db: &str) -> Result<bool> {
@@ -34,12 +47,14 @@ pub async fn database_exists(client: &Client, db: &str) -> Result<bool> {
     struct Count {
         n: u64,
     }
-    let q = sql(
+    let counts: Vec<Count> = rows(
+        client,
         "bookkeeping/database_exists.sql",
         include_str!("../sql/bookkeeping/database_exists.sql"),
-        Values::new().ident("db", db),
-    )?;
-    Ok(client.query_one::<Count>(&q).await?.n > 0)
+        db,
+    )
+    .await?;
+    Ok(counts.first().is_some_and(|c| c.n > 0))
 }
 
 /// The versions of the migrations recorded in `db.schema_migrations`, ascending.
@@ -48,13 +63,14 @@ pub async fn applied_migrations(client: &Client, db: &str) -> Result<Vec<u32>> {
     struct Applied {
         version: u32,
     }
-    let q = sql(
+    let applied: Vec<Applied> = rows(
+        client,
         "bookkeeping/applied_migrations.sql",
         include_str!("../sql/bookkeeping/applied_migrations.sql"),
-        Values::new().ident("db", db),
-    )?;
-    let rows: Vec<Applied> = client.query(&q).await?;
-    Ok(rows.into_iter().map(|r| r.version).collect())
+        db,
+    )
+    .await?;
+    Ok(applied.into_iter().map(|r| r.version).collect())
 }
 
 /// Each ingest object's checksum as last created.
@@ -64,13 +80,14 @@ pub async fn recorded_ingest(client: &Client, db: &str) -> Result<BTreeMap<Strin
         name: String,
         checksum: String,
     }
-    let q = sql(
+    let recorded: Vec<Recorded> = rows(
+        client,
         "bookkeeping/recorded_ingest.sql",
         include_str!("../sql/bookkeeping/recorded_ingest.sql"),
-        Values::new().ident("db", db),
-    )?;
-    let rows: Vec<Recorded> = client.query(&q).await?;
-    Ok(rows.into_iter().map(|r| (r.name, r.checksum)).collect())
+        db,
+    )
+    .await?;
+    Ok(recorded.into_iter().map(|r| (r.name, r.checksum)).collect())
 }
 
 pub async fn record_migration(

@@ -710,45 +710,26 @@ fn reads(
     v = v.sql("metadata", metadata.clone());
     let event_time = fragment(parse::EVENT_TIME, &v)?;
     v = v.sql("event_time", event_time);
-    let checks = fragment(
-        if sales {
-            parse::SALES
-        } else {
-            parse::WAREHOUSE
-        },
-        &v,
-    )?;
+    let pick = |s: Sql, w: Sql| if sales { s } else { w };
+    let checks = fragment(pick(parse::SALES, parse::WAREHOUSE), &v)?;
     match dialect {
         Dialect::Current => {
             let message = fragment(parse::MESSAGE_JSON, &v)?;
             v = v.sql("message", message);
-            let fields = fragment(
-                if sales {
-                    parse::SALES_JSON
-                } else {
-                    parse::WAREHOUSE_JSON
-                },
-                &v,
-            )?;
+            let fields = fragment(pick(parse::SALES_JSON, parse::WAREHOUSE_JSON), &v)?;
             Ok((
                 String::new(),
                 format!("(SELECT *,\n{checks}\nFROM ({fields}))"),
             ))
         }
         Dialect::ClickHouse1816 => {
-            let fields = if sales {
-                render(
-                    "parse/sales_raw.sql",
-                    clickhouse_18_16::parse::SALES_RAW,
-                    &v,
-                )?
+            use clickhouse_18_16::parse::{SALES_RAW, WAREHOUSE_RAW};
+            let (name, text) = if sales {
+                ("parse/sales_raw.sql", SALES_RAW)
             } else {
-                render(
-                    "parse/warehouse_raw.sql",
-                    clickhouse_18_16::parse::WAREHOUSE_RAW,
-                    &v,
-                )?
+                ("parse/warehouse_raw.sql", WAREHOUSE_RAW)
             };
+            let fields = render(name, text, &v)?;
             let with: Vec<&str> = [metadata.as_str(), fields.as_str(), checks.as_str()]
                 .into_iter()
                 .filter(|s| !s.trim().is_empty())
