@@ -78,10 +78,6 @@ impl Values {
         self
     }
 
-    pub fn set(&mut self, key: &'static str, value: Value) {
-        self.values.insert(key, value);
-    }
-
     /// `other`'s values over these.
     pub fn extend(&mut self, other: Values) {
         self.values.extend(other.values);
@@ -90,13 +86,6 @@ impl Values {
 
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
-    }
-
-    /// The text a value writes where a file says `{{key}}`.
-    pub fn text(&self, key: &str) -> Option<String> {
-        self.values
-            .get(key)
-            .and_then(|v| v.write("", key, false).ok())
     }
 
     /// The first name that was not a plain identifier.
