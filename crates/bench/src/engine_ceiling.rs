@@ -129,19 +129,19 @@ fn values(db: &str) -> anyhow::Result<Values> {
     Ok(Values::new().ident("db", db))
 }
 
-fn render(
-    name: &str,
-    source: &str,
-    values: &Values,
-    version: ServerVersion,
-) -> anyhow::Result<String> {
-    let source = match schema::Dialect::for_version(version).map_err(anyhow::Error::msg)? {
-        schema::Dialect::ClickHouse1816 if source == KAFKA_TABLE_SQL => {
-            clickhouse_18_16::BENCH_ENGINE_CEILING_KAFKA_TABLE
-        }
-        _ => source,
-    };
+fn render(name: &str, source: &str, values: &Values) -> anyhow::Result<String> {
     template::render(name, source, values, &|_| None).map_err(anyhow::Error::msg)
+}
+
+/// The raw Kafka table's text for this server: 18.16 reads raw CSV lines (its text is in
+/// the 18.16 seam).
+fn kafka_table_sql(version: ServerVersion) -> anyhow::Result<&'static str> {
+    Ok(
+        match schema::Dialect::for_version(version).map_err(anyhow::Error::msg)? {
+            schema::Dialect::Current => KAFKA_TABLE_SQL,
+            schema::Dialect::ClickHouse1816 => clickhouse_18_16::BENCH_ENGINE_CEILING_KAFKA_TABLE,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -194,7 +194,6 @@ pub async fn run(
                                 "engine_ceiling/kafka_views.sql",
                                 KAFKA_VIEWS_SQL,
                                 &values(&db)?,
-                                version,
                             )?;
                             schema_views = client.query_one::<N>(&sql).await.ok().map(|n| n.n);
                         }
@@ -213,7 +212,7 @@ pub async fn run(
                     _ => measure_raw(opts, v, &db, round, produced, version).await?,
                 };
                 if v == Variant::OneView && sales_file.is_none() && opts.chdb.is_some() {
-                    sales_file = Some(dump_sales(client, &db, version).await?);
+                    sales_file = Some(dump_sales(client, &db).await?);
                 }
                 anyhow::Ok(r)
             }
@@ -266,7 +265,7 @@ async fn measure_raw(
         let mut vals = base.clone();
         vals.extend(extra);
         async move {
-            let sql = render(name, source, &vals, version)?;
+            let sql = render(name, source, &vals)?;
             client
                 .execute(&sql)
                 .await
@@ -320,7 +319,7 @@ async fn measure_raw(
         .with_context(|| format!("positioning the consumer group {group} on {topics}"))?;
         exec(
             "engine_ceiling/kafka_table.sql",
-            KAFKA_TABLE_SQL,
+            kafka_table_sql(version)?,
             Values::new()
                 .ident("table", kafka)
                 .string("brokers", &opts.clickhouse_brokers)
@@ -359,12 +358,7 @@ async fn measure_raw(
                 .iter()
                 .map(|t| {
                     let vals = base.clone().ident("table", t);
-                    render(
-                        "engine_ceiling/count_rows.sql",
-                        COUNT_ROWS_SQL,
-                        &vals,
-                        version,
-                    )
+                    render("engine_ceiling/count_rows.sql", COUNT_ROWS_SQL, &vals)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
         })
@@ -434,18 +428,13 @@ async fn measure_raw(
 }
 
 /// The one-view variant's sales messages into a file, one per line, for chDB.
-async fn dump_sales(client: &Client, db: &str, version: ServerVersion) -> anyhow::Result<PathBuf> {
+async fn dump_sales(client: &Client, db: &str) -> anyhow::Result<PathBuf> {
     #[derive(Deserialize)]
     struct Raw {
         raw: String,
     }
     let vals = values(db)?.ident("table", "sales_raw");
-    let sql = render(
-        "engine_ceiling/raw_messages.sql",
-        RAW_MESSAGES_SQL,
-        &vals,
-        version,
-    )?;
+    let sql = render("engine_ceiling/raw_messages.sql", RAW_MESSAGES_SQL, &vals)?;
     let rows: Vec<Raw> = client
         .query(&sql)
         .await
@@ -685,12 +674,17 @@ mod tests {
             .string("topics", "s,w")
             .string("group", "g")
             .int("max_block_size", 65536);
-        let old = render("k", KAFKA_TABLE_SQL, &v, "18.16.1".parse().unwrap()).unwrap();
+        let old = render(
+            "k",
+            kafka_table_sql("18.16.1".parse().unwrap()).unwrap(),
+            &v,
+        )
+        .unwrap();
         assert!(
             old.contains("'CSV'") && old.contains("bench_1.raw_kafka"),
             "{old}"
         );
-        let new = render("k", KAFKA_TABLE_SQL, &v, "25.8.1".parse().unwrap()).unwrap();
+        let new = render("k", kafka_table_sql("25.8.1".parse().unwrap()).unwrap(), &v).unwrap();
         assert!(new.contains("'RawBLOB'") && !new.contains("'CSV'"), "{new}");
         assert!(values("a; DROP").is_err());
     }
