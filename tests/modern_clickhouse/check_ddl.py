@@ -43,7 +43,7 @@ Runs the DDL in chDB (an in-process current ClickHouse; see requirements.txt) in
   9. correct a block written to the rollups alone (a fan-out cut short) is taken out again
              by the rollup check's own SQL (crates/reconcile/sql/correct_*.sql and
              stock_levels_drift.sql, run as the check runs them); a second run writes nothing.
- 10. seal    the reconcile loop's seals (crates/reconcile/sql/seal_*.sql, run as
+ 10. seal    the reconcile loop's seals (crates/query/sql/tiers/seal_*.sql, run as
              crates/reconcile/src/rollups.rs runs them) fill the tiers of migration 6 from
              what the steps above left: sales_by_hour and stock_by_hour equal their minute
              rollups summed per hour and key, customers_by_minute/_hour give the raw sales'
@@ -745,11 +745,14 @@ def check_duplicates(r, db, landed):
 
 
 RECONCILE_SQL = __import__("pathlib").Path(__file__).resolve().parents[2] / "crates/reconcile/sql"
+QUERY_SQL = RECONCILE_SQL.parents[1] / "query/sql"
 
 
 def reconcile_sql(name, db, **values):
-    """One of the rollup check's statements, rendered as crates/reconcile renders it."""
-    text = (RECONCILE_SQL / name).read_text(encoding="utf-8")
+    """One of the rollup check's statements, rendered as crates/reconcile renders it; a
+    name under tiers/ is one of the seals of crates/query/sql/tiers, which it runs too."""
+    path = QUERY_SQL / name if name.startswith("tiers/") else RECONCILE_SQL / name
+    text = path.read_text(encoding="utf-8")
     # As clickhouse_http::template writes them: {{name:string}} is a name as a literal.
     for k, v in values.items():
         text = text.replace("{{" + k + ":string}}", sql_string(str(v)))
@@ -819,7 +822,6 @@ def check_corrections(r, db, landed):
     check_rollups(r, db, landed, "after the rollup check (every event once again)")
 
 
-QUERY_SQL = RECONCILE_SQL.parents[1] / "query/sql"
 
 # The hour tiers of migration 6, each against the minute rollup it is sealed from: the keys
 # besides the hour (stock_by_hour has no warehouse) and the summed values.
@@ -830,11 +832,11 @@ HOUR_TIERS = {
                       ["events", "quantity"]),
 }
 
-# The hour seals per family, in the order crates/reconcile/src/rollups.rs runs them: the
+# The hour seals per family, in the order crates/query/src/tiers.rs lists them: the
 # minute rollup whose hours are sealed, and the seals.
 HOUR_SEALS = [
-    ("sales_by_minute", ["seal_sales_by_hour.sql", "seal_customers_by_hour.sql"]),
-    ("stock_by_minute", ["seal_stock_by_hour.sql"]),
+    ("sales_by_minute", ["tiers/seal_sales_by_hour.sql", "tiers/seal_customers_by_hour.sql"]),
+    ("stock_by_minute", ["tiers/seal_stock_by_hour.sql"]),
 ]
 
 # The page's queries that read the tiers (crates/query/src/lib.rs), each run once.
@@ -948,10 +950,10 @@ def check_queries(r, db, failures):
                   "product_id, product_name, movement_type, events, quantity"),
         "customers": ("customers_by_hour", "customers_by_minute", "customers"),
     }
-    values = {t: query_sql("tiers/sealed.sql", db, since=since, split=since, hours=h,
+    values = {t: query_sql("tiers/read.sql", db, since=since, split=since, hours=h,
                            minutes=m, columns=c)
               for t, (h, m, c) in tiers.items()}
-    values["customers"] = query_sql("tiers/customers.sql", db, since=since,
+    values["customers"] = query_sql("tiers/read_customers.sql", db, since=since,
                                     sealed=values["customers"])
     values.update({"from": since, "bucket": "toStartOfHour"})
     got = {}
@@ -1006,7 +1008,7 @@ def check_seal(r, db, landed):
             raise CheckFailed(f"{t}: not in this DDL")
     minutes = starts(r, f"SELECT DISTINCT toUInt32(toStartOfMinute(event_time)) AS m "
                         f"FROM `{db}`.sales ORDER BY m")
-    run_seal(r, db, failures, "seal_customers_by_minute.sql", minutes, 60, "minutes")
+    run_seal(r, db, failures, "tiers/seal_customers_by_minute.sql", minutes, 60, "minutes")
     seal_hours(r, db, failures)
     report(failures, "seal")
     check_hour_tiers(r, db, failures)

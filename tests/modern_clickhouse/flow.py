@@ -36,8 +36,9 @@ In order (DDL parsed and executed as check_ddl.py steps 1 and 3 do):
             seal_customers_by_minute.sql, as rollups.rs runs them; stock_levels_drift.sql)
             finds nothing to correct; the minute rollups' totals = ledger;
   page      EVERY query of crates/query/sql (as crates/query/src/lib.rs renders it: single
-            server, tiers from sealed.sql/customers.sql): overview_sales, customers and
-            movement_mix for each range (15m, 1h, 24h, 7d; windows as range.rs computes them)
+            server, tiers from tiers/read.sql and read_customers.sql): overview_sales,
+            customers and movement_mix for each range (15m, 1h, 24h, 7d; windows as
+            range.rs computes them)
             at chDB's now() and again "cut" (the period boundary right after the data's
             newest minute, so it cuts the data's hour), last_24_hours + sales_hourly,
             stock_top, recent_sales, stock_levels and stock_levels_by_product,
@@ -268,7 +269,7 @@ def rollup_check(r, db):
     before = {t: int(one(r, f"SELECT count() FROM `{db}`.{t}")) for t in tables}
     for raw, rollup, correct, seal in (
             ("sales", "sales_by_minute", "correct_sales_by_minute.sql",
-             "seal_customers_by_minute.sql"),
+             "tiers/seal_customers_by_minute.sql"),
             ("stock_movements", "stock_by_minute", "correct_stock_by_minute.sql", None)):
         minutes = [int(x) for x in r.run(
             f"SELECT m FROM (SELECT DISTINCT toUInt32(toStartOfMinute(event_time)) AS m "
@@ -366,11 +367,11 @@ def tier(db, which, since, split):
                   "product_id, product_name, movement_type, events, quantity"),
         "customers": ("customers_by_hour", "customers_by_minute", "customers"),
     }[which]
-    sealed = query_sql("tiers/sealed.sql", db, since=since, split=split, hours=hours,
+    sealed = query_sql("tiers/read.sql", db, since=since, split=split, hours=hours,
                        minutes=minutes, columns=columns)
     if which != "customers":
         return sealed
-    return query_sql("tiers/customers.sql", db, since=since, split=split, sealed=sealed)
+    return query_sql("tiers/read_customers.sql", db, since=since, split=split, sealed=sealed)
 
 
 def window(now, seconds, bucket):

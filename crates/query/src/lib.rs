@@ -3,14 +3,20 @@
 //! nothing from a request reaches it except by choosing one of the fixed [`Range`]s.
 
 mod range;
+mod statements;
+pub mod tiers;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use clickhouse_http::template::{self, Values};
 use clickhouse_http::{ident, quote, Client, Error, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use range::Range;
+use statements::*;
+use tiers::Tier;
 
 /// The page's view of ClickHouse: read-only, in one database.
 #[derive(Clone, Debug)]
@@ -169,14 +175,6 @@ pub struct Overview {
 
 const TABLES: [&str; 2] = ["sales", "stock_movements"];
 
-/// The rollups read through `sql/tiers`.
-#[derive(Debug, Clone, Copy)]
-enum Tier {
-    Sales,
-    Stock,
-    Customers,
-}
-
 impl Queries {
     /// `client` should be read-only (see `readonly`); `db` is checked to be an identifier.
     pub fn new(client: Client, db: &str) -> Result<Self> {
@@ -209,80 +207,29 @@ impl Queries {
         .map_err(Error::Invalid)
     }
 
-    /// A rollup from `since` on, to read as a subquery (`sql/tiers`): from its hour tier
-    /// where sealed and its minute tier elsewhere, no hour cut by `split` read whole.
-    fn tier(&self, tier: Tier, since: u32, split: u32) -> Result<Values> {
-        let (name, hours, minutes, columns) = match tier {
-            Tier::Sales => (
-                "sales",
-                "sales_by_hour",
-                "sales_by_minute",
-                "category, product_id, orders, items, revenue",
-            ),
-            Tier::Stock => (
-                "stock",
-                "stock_by_hour",
-                "stock_by_minute",
-                "product_id, product_name, movement_type, events, quantity",
-            ),
-            Tier::Customers => (
-                "customers",
-                "customers_by_hour",
-                "customers_by_minute",
-                "customers",
-            ),
-        };
-        let bounds = Values::new().int("since", since).int("split", split);
-        let sealed = self.sql(
-            "tiers/sealed",
-            include_str!("../sql/tiers/sealed.sql"),
-            bounds
-                .clone()
-                .ident("hours", hours)
-                .ident("minutes", minutes)
-                .sql("columns", columns),
-        )?;
-        let sql = match tier {
-            // Customers add what is newer than the last sealed minute, from the raw sales.
-            Tier::Customers => self.sql(
-                "tiers/customers",
-                include_str!("../sql/tiers/customers.sql"),
-                bounds.sql("sealed", sealed),
-            )?,
-            _ => sealed,
-        };
-        Ok(Values::new().sql(name, sql))
+    /// `statement` rendered now (a bad value is an error here), run when awaited.
+    fn fetch<R: DeserializeOwned>(
+        &self,
+        statement: &Statement<R>,
+        extra: Values,
+    ) -> Result<impl Future<Output = Result<Vec<R>>> + '_> {
+        let sql = self.sql(statement.name, statement.text, extra)?;
+        Ok(async move { self.client.query(&sql).await })
     }
 
-    async fn rows<T: serde::de::DeserializeOwned>(
+    async fn rows<R: DeserializeOwned>(
         &self,
-        name: &str,
-        source: &str,
+        statement: &Statement<R>,
         extra: Values,
-    ) -> Result<Vec<T>> {
-        self.client.query(&self.sql(name, source, extra)?).await
+    ) -> Result<Vec<R>> {
+        self.fetch(statement, extra)?.await
     }
 
     /// The last 24 hours in the *server's* hours (its time zone may be a half-hour one), with
     /// labels in its local time, as the original showed them.
     pub async fn sales_hourly(&self) -> Result<SalesHourly> {
-        #[derive(Deserialize)]
-        struct Hours {
-            t: Vec<u32>,
-            labels: Vec<String>,
-        }
-        #[derive(Deserialize)]
-        struct Row {
-            t: u32,
-            quantity: u64,
-            revenue: f64,
-        }
-        let hours: Hours = self
-            .rows(
-                "last_24_hours",
-                include_str!("../sql/last_24_hours.sql"),
-                Values::new(),
-            )
+        let hours = self
+            .rows(&LAST_24_HOURS, Values::new())
             .await?
             .into_iter()
             .next()
@@ -291,12 +238,8 @@ impl Queries {
             .t
             .first()
             .ok_or_else(|| Error::Decode("no hours".into()))?;
-        let rows: Vec<Row> = self
-            .rows(
-                "sales_hourly",
-                include_str!("../sql/sales_hourly.sql"),
-                self.tier(Tier::Sales, first, first)?,
-            )
+        let rows = self
+            .rows(&SALES_HOURLY, self.tier(Tier::Sales, first, first)?)
             .await?;
         let mut out = SalesHourly {
             labels: hours.labels,
@@ -312,19 +255,9 @@ impl Queries {
     }
 
     pub async fn stock_top(&self, now: u32) -> Result<StockTop> {
-        #[derive(Deserialize)]
-        struct Row {
-            product_name: String,
-            incoming: u64,
-            outgoing: u64,
-        }
         let from = now - 7 * 86_400;
-        let rows: Vec<Row> = self
-            .rows(
-                "stock_top",
-                include_str!("../sql/stock_top.sql"),
-                self.tier(Tier::Stock, from, from)?,
-            )
+        let rows = self
+            .rows(&STOCK_TOP, self.tier(Tier::Stock, from, from)?)
             .await?;
         Ok(StockTop {
             products: rows.iter().map(|r| r.product_name.clone()).collect(),
@@ -334,28 +267,12 @@ impl Queries {
     }
 
     pub async fn recent_sales(&self) -> Result<Vec<RecentSale>> {
-        self.rows(
-            "recent_sales",
-            include_str!("../sql/recent_sales.sql"),
-            Values::new(),
-        )
-        .await
+        self.rows(&RECENT_SALES, Values::new()).await
     }
 
     /// Rows per target table, from part metadata.
     pub async fn table_rows(&self) -> Result<BTreeMap<String, u64>> {
-        #[derive(Deserialize)]
-        struct Row {
-            table: String,
-            rows: u64,
-        }
-        let rows: Vec<Row> = self
-            .rows(
-                "table_rows",
-                include_str!("../sql/table_rows.sql"),
-                Values::new(),
-            )
-            .await?;
+        let rows = self.rows(&TABLE_ROWS, Values::new()).await?;
         let mut out: BTreeMap<String, u64> = TABLES.iter().map(|t| (t.to_string(), 0)).collect();
         out.extend(rows.into_iter().map(|r| (r.table, r.rows)));
         Ok(out)
@@ -363,40 +280,13 @@ impl Queries {
 
     /// Refused messages per topic, from the dead_letter table.
     pub async fn dead_letters(&self) -> Result<BTreeMap<String, u64>> {
-        #[derive(Deserialize)]
-        struct Row {
-            topic: String,
-            rows: u64,
-        }
-        let rows: Vec<Row> = self
-            .rows(
-                "dead_letters",
-                include_str!("../sql/dead_letters.sql"),
-                Values::new(),
-            )
-            .await?;
+        let rows = self.rows(&DEAD_LETTERS, Values::new()).await?;
         Ok(rows.into_iter().map(|r| (r.topic, r.rows)).collect())
     }
 
     /// The latest 50 dead letters, newest first, each with a text preview of its message.
     pub async fn latest_dead_letters(&self) -> Result<Vec<DeadLetterPreview>> {
-        #[derive(Deserialize)]
-        struct Row {
-            received_at: u32,
-            topic: String,
-            partition: i32,
-            offset: i64,
-            reason: String,
-            raw_hex: String,
-            bytes: u64,
-        }
-        let rows: Vec<Row> = self
-            .rows(
-                "latest_dead_letters",
-                include_str!("../sql/latest_dead_letters.sql"),
-                Values::new(),
-            )
-            .await?;
+        let rows = self.rows(&LATEST_DEAD_LETTERS, Values::new()).await?;
         Ok(rows
             .into_iter()
             .map(|r| DeadLetterPreview {
@@ -414,16 +304,8 @@ impl Queries {
     }
 
     pub async fn status(&self) -> Result<Status> {
-        #[derive(Deserialize)]
-        struct Row {
-            name: String,
-        }
         let existing: Vec<String> = self
-            .rows::<Row>(
-                "existing_tables",
-                include_str!("../sql/existing_tables.sql"),
-                Values::new(),
-            )
+            .rows(&EXISTING_TABLES, Values::new())
             .await?
             .into_iter()
             .map(|r| r.name)
@@ -455,53 +337,29 @@ impl Queries {
     pub async fn overview(&self, range: Range, now: u32) -> Result<Overview> {
         let w = range.window(now);
 
-        #[derive(Deserialize)]
-        struct SalesRow {
-            current: u8,
-            t: u32,
-            category_name: String,
-            orders: u64,
-            items: u64,
-            kopecks: i64,
-        }
-        #[derive(Deserialize)]
-        struct CustomersRow {
-            current: u8,
-            unique_customers: u64,
-        }
         let bucket_fn = if w.bucket == 3600 {
             "toStartOfHour"
         } else {
             "toStartOfMinute"
         };
-        let sales_sql = self.sql(
-            "overview_sales",
-            include_str!("../sql/overview_sales.sql"),
+        let sales = self.fetch(
+            &OVERVIEW_SALES,
             self.tier(Tier::Sales, w.previous_from, w.from)?
                 .int("from", w.from)
                 .sql("bucket", bucket_fn),
         )?;
-        let customers_sql = self.sql(
-            "customers",
-            include_str!("../sql/customers.sql"),
+        let customers = self.fetch(
+            &CUSTOMERS,
             self.tier(Tier::Customers, w.previous_from, w.from)?
                 .int("from", w.from),
         )?;
-        let mix_sql = self.sql(
-            "movement_mix",
-            include_str!("../sql/movement_mix.sql"),
-            self.tier(Tier::Stock, w.from, w.from)?,
-        )?;
-        let (sales_rows, customer_rows, movement_mix, stock_levels) = futures::try_join!(
-            self.client.query::<SalesRow>(&sales_sql),
-            self.client.query::<CustomersRow>(&customers_sql),
-            self.client.query::<MovementMix>(&mix_sql),
-            self.stock_levels(false),
-        )?;
+        let mix = self.fetch(&MOVEMENT_MIX, self.tier(Tier::Stock, w.from, w.from)?)?;
+        let (sales_rows, customer_rows, movement_mix, stock_levels) =
+            futures::try_join!(sales, customers, mix, self.stock_levels(false),)?;
 
         // (orders, items, kopecks) added up per period, per bucket, per category.
         type Sums = (u64, u64, i64);
-        let add = |s: &mut Sums, r: &SalesRow| {
+        let add = |s: &mut Sums, r: &statements::SalesRow| {
             s.0 += r.orders;
             s.1 += r.items;
             s.2 += r.kopecks;
@@ -588,19 +446,9 @@ impl Queries {
     /// Stock on hand per warehouse, or per warehouse and product.
     pub async fn stock_levels(&self, by_product: bool) -> Result<Vec<StockLevel>> {
         if by_product {
-            self.rows(
-                "stock_levels_by_product",
-                include_str!("../sql/stock_levels_by_product.sql"),
-                Values::new(),
-            )
-            .await
+            self.rows(&STOCK_LEVELS_BY_PRODUCT, Values::new()).await
         } else {
-            self.rows(
-                "stock_levels",
-                include_str!("../sql/stock_levels.sql"),
-                Values::new(),
-            )
-            .await
+            self.rows(&STOCK_LEVELS, Values::new()).await
         }
     }
 
@@ -613,8 +461,7 @@ impl Queries {
             other => return Err(Error::Decode(format!("no rollup for table {other}"))),
         };
         self.rows(
-            "audit_table",
-            include_str!("../sql/audit_table.sql"),
+            &AUDIT_TABLE,
             Values::new()
                 .ident("table", table)
                 .ident("rollup", rollup)
@@ -628,18 +475,13 @@ impl Queries {
 
     /// Which of `ids` (UUIDs from our own generator) are in `table` already.
     pub async fn landed_event_ids(&self, table: &str, ids: &[String]) -> Result<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            event_id: String,
-        }
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
-        let rows: Vec<Row> = self
+        let rows = self
             .rows(
-                "landed_event_ids",
-                include_str!("../sql/landed_event_ids.sql"),
+                &LANDED_EVENT_IDS,
                 Values::new()
                     .ident("table", table)
                     .sql("ids", list.join(",")),

@@ -22,10 +22,9 @@
 //!   the two tables shows for a moment and then goes).
 //!
 //! - **seal**: checked minutes are then sealed into the coarser tiers of migration 0006,
-//!   which the page reads for long ranges: customers per minute (from the raw sales), and
-//!   once an hour is over and all its minutes are checked, sums and customers per hour
-//!   (`sql/seal_*.sql`). A seal writes only what differs from what the tier holds, so an
-//!   hour sealed again after a late event or a correction below it is counted once.
+//!   which the page reads for long ranges, through `query::tiers` (where the reading side
+//!   is too): customers per minute, and once an hour is over and all its minutes are
+//!   checked, sums and customers per hour.
 //!
 //! The watermark (block numbers of parts whose minutes are all checked and whose hours are
 //! sealed) is kept in `reconcile_state` under `rollups:{table}`, so a restart goes on where
@@ -37,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickhouse_http::template::Values;
 use clickhouse_http::{quote, Client};
+use query::tiers;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -60,10 +60,8 @@ struct Family {
     rollup: &'static str,
     corrections: &'static str,
     correct: &'static str,
-    /// Seals checked minutes into a minute tier (customers).
-    seal_minutes: Option<&'static str>,
-    /// Seal whole hours into the hour tiers, in this order.
-    seal_hours: &'static [&'static str],
+    /// The tiers its checked minutes and whole hours are sealed into.
+    tiers: tiers::Family,
     watched: [Watched; 2],
     /// Minute (unix seconds) → when a part last touched it.
     pending: BTreeMap<u32, Instant>,
@@ -181,11 +179,7 @@ impl Rollups {
                     rollup: "sales_by_minute",
                     corrections: "sales_by_minute_corrections",
                     correct: include_str!("../sql/correct_sales_by_minute.sql"),
-                    seal_minutes: Some(include_str!("../sql/seal_customers_by_minute.sql")),
-                    seal_hours: &[
-                        include_str!("../sql/seal_sales_by_hour.sql"),
-                        include_str!("../sql/seal_customers_by_hour.sql"),
-                    ],
+                    tiers: tiers::Family::Sales,
                     watched: [
                         Watched::new("sales", "toStartOfMinute(event_time)"),
                         Watched::new("sales_by_minute", "minute"),
@@ -198,8 +192,7 @@ impl Rollups {
                     rollup: "stock_by_minute",
                     corrections: "stock_by_minute_corrections",
                     correct: include_str!("../sql/correct_stock_by_minute.sql"),
-                    seal_minutes: None,
-                    seal_hours: &[include_str!("../sql/seal_stock_by_hour.sql")],
+                    tiers: tiers::Family::Stock,
                     watched: [
                         Watched::new("stock_movements", "toStartOfMinute(event_time)"),
                         Watched::new("stock_by_minute", "minute"),
@@ -239,16 +232,25 @@ impl Rollups {
         Ok(pass)
     }
 
-    /// Passes until nothing is pending and a pass checks and seals nothing more (a first
-    /// start on history, a bulk load): what they did, added up.
+    /// Passes until nothing is pending, a pass checks and seals nothing more, and
+    /// stock_levels has been compared and any difference confirmed and corrected (a first
+    /// start on history, a bulk load, `up`'s last pass): what they did, added up.
     pub async fn catch_up(&mut self) -> Result<Pass> {
+        // stock_levels is looked at now rather than a period after the last look: a fan-out
+        // cut short just before `up` stops would otherwise leave it wrong until the next up.
+        self.levels_checked = None;
         let mut total = Pass::default();
         loop {
             let pass = self.pass().await?;
             total.minutes_checked += pass.minutes_checked;
             total.corrected += pass.corrected;
             total.hours_sealed += pass.hours_sealed;
-            if pass.minutes_pending == 0 && pass.minutes_checked == 0 && pass.hours_sealed == 0 {
+            let levels_settled = self.levels_checked.is_some() && self.levels_candidate.is_none();
+            if pass.minutes_pending == 0
+                && pass.minutes_checked == 0
+                && pass.hours_sealed == 0
+                && levels_settled
+            {
                 return Ok(total);
             }
             if pass.minutes_checked == 0 && pass.hours_sealed == 0 {
@@ -383,9 +385,10 @@ impl Rollups {
         for chunk in ready.chunks(MINUTES_PER_CHECK).take(CHECKS_PER_PASS) {
             let lo = chunk[0].0;
             let hi = chunk[chunk.len() - 1].0 + 60;
-            let minutes = chunk
+            let minutes: Vec<u32> = chunk.iter().map(|(m, _)| *m).collect();
+            let list = minutes
                 .iter()
-                .map(|(m, _)| m.to_string())
+                .map(u32::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
             self.client
@@ -396,22 +399,12 @@ impl Rollups {
                     Values::new()
                         .int("lo", lo)
                         .int("hi", hi)
-                        .sql("minutes", minutes.clone())
+                        .sql("minutes", list)
                         .ident("read_db", &self.read_db),
                 )?)
                 .await?;
-            if let Some(seal) = family.seal_minutes {
-                self.client
-                    .execute(&sql(
-                        "seal_minutes.sql",
-                        seal,
-                        &self.db,
-                        Values::new()
-                            .int("lo", lo)
-                            .int("hi", hi)
-                            .sql("minutes", minutes),
-                    )?)
-                    .await?;
+            for seal in tiers::seal_minutes(family.tiers, &self.db, lo, hi, &minutes)? {
+                self.client.execute(&seal).await?;
             }
             checked.extend_from_slice(chunk);
         }
@@ -450,28 +443,13 @@ impl Rollups {
             .keys()
             .filter_map(|m| family.hour_of.get(m).copied())
             .collect();
-        let ready = ready_hours(&family.unsealed, &busy, now);
+        let ready = tiers::ready_hours(&family.unsealed, &busy, now, SETTLE.as_secs());
         let mut sealed = Vec::new();
         for chunk in ready.chunks(HOURS_PER_SEAL).take(CHECKS_PER_PASS) {
             let lo = chunk[0];
             let hi = chunk[chunk.len() - 1] + 3600;
-            let hours = chunk
-                .iter()
-                .map(|h| h.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            for seal in family.seal_hours {
-                self.client
-                    .execute(&sql(
-                        "seal_hours.sql",
-                        seal,
-                        &self.db,
-                        Values::new()
-                            .int("lo", lo)
-                            .int("hi", hi)
-                            .sql("hours", hours.clone()),
-                    )?)
-                    .await?;
+            for seal in tiers::seal_hours(family.tiers, &self.db, lo, hi, chunk)? {
+                self.client.execute(&seal).await?;
             }
             sealed.extend_from_slice(chunk);
         }
@@ -592,19 +570,6 @@ impl Rollups {
     }
 }
 
-/// The unsealed hours to seal now, oldest first: over for [`SETTLE`] already (the hour's
-/// last blocks have reached every table), and before any hour with a minute still pending.
-/// Pages take every hour below the newest sealed one from the hour tier, so an hour is never
-/// sealed past one that is not sealed yet.
-fn ready_hours(unsealed: &BTreeSet<u32>, busy: &BTreeSet<u32>, now: u64) -> Vec<u32> {
-    let first_busy = busy.first().copied().unwrap_or(u32::MAX);
-    unsealed
-        .iter()
-        .copied()
-        .take_while(|h| *h < first_busy && u64::from(*h) + 3600 + SETTLE.as_secs() <= now)
-        .collect()
-}
-
 /// Runs duplicate checks and rollup checks one after another, every `period`, until `stop`:
 /// in cluster mode one of each per shard, all comparing the cluster's totals, so one must
 /// see what the one before it wrote (side by side, two would correct the same difference).
@@ -654,39 +619,5 @@ pub async fn run_checks(
         if !crate::guards::next_pass(&stop, period).await {
             break;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use super::{ready_hours, SETTLE};
-
-    #[test]
-    fn hours_are_sealed_in_order_once_over() {
-        let set = |h: &[u32]| h.iter().copied().collect::<BTreeSet<u32>>();
-        let now = 10 * 3600 + 30 * 60; // half past ten
-                                       // Hours 7, 8, 9 over; 10 still running.
-        let unsealed = set(&[7 * 3600, 8 * 3600, 9 * 3600, 10 * 3600]);
-        assert_eq!(
-            ready_hours(&unsealed, &set(&[10 * 3600]), now),
-            vec![7 * 3600, 8 * 3600, 9 * 3600]
-        );
-        // A minute of 8 o'clock still pending (a late event): 9 waits for it too.
-        assert_eq!(
-            ready_hours(&unsealed, &set(&[8 * 3600, 10 * 3600]), now),
-            vec![7 * 3600]
-        );
-        // An hour just over waits out the settle time.
-        let just_over = 10 * 3600 + SETTLE.as_secs() as u32 - 1;
-        assert_eq!(
-            ready_hours(&set(&[9 * 3600]), &set(&[]), just_over.into()),
-            Vec::<u32>::new()
-        );
-        assert_eq!(
-            ready_hours(&set(&[9 * 3600]), &set(&[]), (just_over + 1).into()),
-            vec![9 * 3600]
-        );
     }
 }

@@ -44,7 +44,8 @@ async fn a_kafka_table_stopped_by_a_message_it_cannot_read_is_rescued_and_every_
     pipeline_ok(&env, &["schema", "apply", "--kafka-max-block-size", "1000"]);
     let db = &env.database;
     let version = env.clickhouse.version().await.unwrap();
-    let stream_mode = schema::Dialect::for_version(version).unwrap() == schema::Dialect::Current;
+    let on_18_16 =
+        schema::Dialect::for_version(version).unwrap() == schema::Dialect::ClickHouse1816;
     // 20 good, one that 18.16's raw CSV reader throws on (a DEL, its field delimiter, and a
     // lone CR), 20 good. The engine retries it for ever; the rescue must move it on.
     let mut batch: Vec<Vec<u8>> = (0..20)
@@ -83,7 +84,7 @@ async fn a_kafka_table_stopped_by_a_message_it_cannot_read_is_rescued_and_every_
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(got, Landed { rows: 40, dead: 1 });
-    if !stream_mode {
+    if on_18_16 {
         assert!(
             rescued > 0,
             "18.16 stalls on a lone CR, so the rescue must have run"
@@ -489,6 +490,18 @@ async fn rollup_figures(env: &TestEnv, from_raw: bool) -> RollupFigures {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fan_out_cut_short_is_corrected_in_every_rollup() {
     let env = TestEnv::new("cut").await;
+    let db = &env.database;
+    // A block of 40 movements from `offset` on that reached stock_levels only.
+    let stock_levels_only = |offset: u32| {
+        format!(
+            "INSERT INTO {db}.stock_levels SELECT warehouse, product_id, product_name, \
+             sum(if(movement_type = 'supply', toInt64(quantity), toInt64(0))), \
+             sum(if(movement_type = 'relocation', toInt64(quantity), toInt64(0))), \
+             sum(if(movement_type = 'write_off', toInt64(quantity), toInt64(0))) \
+             FROM (SELECT * FROM {db}.stock_movements ORDER BY event_id LIMIT 40 OFFSET {offset}) \
+             GROUP BY warehouse, product_id, product_name"
+        )
+    };
     pipeline_ok(&env, &["schema", "apply", "--kafka-max-block-size", "1000"]);
     let guards = Guards::start(&env).await;
     generate_seeded(&env, 13, 3_000, &[]);
@@ -500,7 +513,6 @@ async fn a_fan_out_cut_short_is_corrected_in_every_rollup() {
         want,
         "exact before the cuts"
     );
-    let db = &env.database;
     for cut in [
         // A block that reached the minute rollups and not the raw tables.
         format!(
@@ -515,13 +527,7 @@ async fn a_fan_out_cut_short_is_corrected_in_every_rollup() {
              FROM (SELECT * FROM {db}.stock_movements ORDER BY event_id LIMIT 80) GROUP BY m, warehouse, product_id, product_name, movement_type"
         ),
         // One that reached stock_levels only.
-        format!(
-            "INSERT INTO {db}.stock_levels SELECT warehouse, product_id, product_name, \
-             sum(if(movement_type = 'supply', toInt64(quantity), toInt64(0))), \
-             sum(if(movement_type = 'relocation', toInt64(quantity), toInt64(0))), \
-             sum(if(movement_type = 'write_off', toInt64(quantity), toInt64(0))) \
-             FROM (SELECT * FROM {db}.stock_movements ORDER BY event_id LIMIT 40 OFFSET 200) GROUP BY warehouse, product_id, product_name"
-        ),
+        stock_levels_only(200),
         // Copies that reached the raw table only: the duplicate ledger subtracts them from
         // rollups that never held them.
         format!("INSERT INTO {db}.sales SELECT * FROM {db}.sales ORDER BY event_id LIMIT 50 OFFSET 500"),
@@ -586,5 +592,19 @@ async fn a_fan_out_cut_short_is_corrected_in_every_rollup() {
         "cut: corrected in {took:?}, {corrected} correction rows; restart settled in {:?}",
         again.elapsed()
     );
+    // A block cut short just before `up` stops: up's last pass (`catch_up`) corrects
+    // stock_levels before it returns, not a period later in an up that no longer runs
+    // (seen: 213 keys left off after an outage test stopped up 7 s after catching up).
+    env.clickhouse
+        .execute(&stock_levels_only(400))
+        .await
+        .unwrap();
+    assert!(rollup_figures(&env, false).await.levels_off > 0);
+    let last = reconcile::rollups::Rollups::new(env.clickhouse.clone(), db)
+        .catch_up()
+        .await
+        .unwrap();
+    assert!(last.corrected > 0, "{last:?}");
+    assert_eq!(rollup_figures(&env, false).await, want);
     env.drop_database().await;
 }

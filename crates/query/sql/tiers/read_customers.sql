@@ -1,5 +1,5 @@
 -- Customers from {{since}} on, as rows (at, customers) of uniqCombined(13) states: the
--- sealed tiers (customers_by_hour, customers_by_minute, read by sealed.sql, below), and the
+-- sealed tiers (customers_by_hour, customers_by_minute, read by read.sql, below), and the
 -- raw sales from the newest two sealed minutes on: a minute quiet for a moment is sealed
 -- before it is over and again once it is, so those two may be partial. States only add
 -- members, so a minute read twice costs time, never correctness; a gap would, and there is
