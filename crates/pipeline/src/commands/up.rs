@@ -424,9 +424,10 @@ async fn settle(
             }
         }
     }
-    let stream_mode =
-        schema::Dialect::for_version(applied.server).is_ok_and(|d| d == schema::Dialect::Current);
-    if !stream_mode {
+    // The server passed `schema apply`, so its version is one of the two families.
+    let on_18_16 = schema::Dialect::for_version(applied.server)
+        .is_ok_and(|d| d == schema::Dialect::ClickHouse1816);
+    if on_18_16 {
         for url in config.check_urls() {
             let paused = schema::pause_ingest(&config.clickhouse_at(&url), &schema)
                 .await
@@ -456,7 +457,7 @@ async fn settle(
             eprintln!("warning: a guard did not stop within 30 s of its cancel; going on");
         }
     }
-    if !stream_mode {
+    if on_18_16 {
         let mut verify = clickhouse_18_16::verify::Verify::new(
             config.clickhouse(),
             &config.database,
@@ -611,9 +612,9 @@ fn spawn_guards(
         config.database.clone(),
         stop.clone(),
     )));
-    let stream_mode =
-        schema::Dialect::for_version(*server).is_ok_and(|d| d == schema::Dialect::Current);
-    if !stream_mode {
+    let on_18_16 =
+        schema::Dialect::for_version(*server).is_ok_and(|d| d == schema::Dialect::ClickHouse1816);
+    if on_18_16 {
         let schema = config.schema();
         let sources = reconcile::Source::both(&config.sales_topic, &config.warehouse_topic, |t| {
             schema.group_for(t)

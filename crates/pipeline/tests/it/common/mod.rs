@@ -271,9 +271,9 @@ impl Guards {
     pub async fn start(env: &TestEnv) -> Guards {
         let stop = tokio_util::sync::CancellationToken::new();
         let version = env.clickhouse.version().await.expect("server version");
-        let stream_mode =
-            schema::Dialect::for_version(version).expect("supported") == schema::Dialect::Current;
-        if !stream_mode {
+        let on_18_16 = schema::Dialect::for_version(version).expect("supported")
+            == schema::Dialect::ClickHouse1816;
+        if on_18_16 {
             let db = env.database.clone();
             let sources = reconcile::Source::both(&env.sales_topic, &env.warehouse_topic, |t| {
                 format!("clickhouse_{db}_{t}")
