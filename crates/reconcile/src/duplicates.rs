@@ -82,6 +82,15 @@ impl Duplicates {
             n: u64,
         }
         let db = self.db.as_str();
+        // The ledger is read on every pass, new parts or not: one that is gone fails each
+        // pass (and shows as a failing guard), not only the passes that find a part.
+        let count = sql(
+            "count_rows.sql",
+            include_str!("../sql/count_rows.sql"),
+            db,
+            Values::new().ident("table", &format!("{table}_duplicates")),
+        )?;
+        let before: Count = self.client.query_one(&count).await?;
         let mark = crate::state::position(&self.client, db, table).await?;
         let parts: Vec<Part> = self
             .client
@@ -115,13 +124,6 @@ impl Duplicates {
             recorded: 0,
         };
         if range.n > 0 {
-            let count = sql(
-                "count_rows.sql",
-                include_str!("../sql/count_rows.sql"),
-                db,
-                Values::new().ident("table", &format!("{table}_duplicates")),
-            )?;
-            let before: Count = self.client.query_one(&count).await?;
             self.client
                 .execute(&sql(
                     "record_duplicates.sql",
