@@ -22,13 +22,21 @@
 
 use std::collections::{HashMap, HashSet};
 
+use clickhouse_http::statement;
 use clickhouse_http::template::Values;
 use clickhouse_http::{quote, Client};
 use kafka_admin::KafkaSettings;
 use serde::Deserialize;
 
 use crate::replay::{self, Raw};
-use reconcile::{sql, Error, Result, Source};
+use reconcile::{Error, Result, Source};
+
+statement!(EVENTS_FOUND = "guards/events_found" => EventId { event_id: String });
+statement!(DEAD_LETTERED_OFFSETS = "guards/dead_lettered_offsets" => Offset { offset: i64 });
+statement!(VERIFIED_OFFSETS = "guards/verified_offsets" => Verified {
+    partition: i32,
+    verified: i64,
+});
 
 /// Messages read per partition per pass, to bound memory.
 const MAX_PER_PASS: i64 = 100_000;
@@ -187,27 +195,13 @@ impl Verify {
                 .max()
                 .expect("chunk is not empty");
             let ids: Vec<String> = chunk.iter().map(|(id, _)| quote(id)).collect();
-            let q = sql(
-                "events_found.sql",
-                include_str!("../sql/guards/events_found.sql"),
-                &self.lookup_db,
-                Values::new()
-                    .ident("table", &source.target_table)
-                    .string("from_time", from.as_str())
-                    .string("to_time", to.as_str())
-                    .sql("ids", ids.join(",")),
-            )?;
-            #[derive(Deserialize)]
-            struct Row {
-                event_id: String,
-            }
-            found.extend(
-                self.client
-                    .query::<Row>(&q)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.event_id),
-            );
+            let values = Values::new()
+                .ident("table", &source.target_table)
+                .string("from_time", from.as_str())
+                .string("to_time", to.as_str())
+                .sql("ids", ids.join(","));
+            let rows = reconcile::rows(&self.client, &EVENTS_FOUND, &self.lookup_db, values);
+            found.extend(rows.await?.into_iter().map(|r| r.event_id));
         }
         Ok(found)
     }
@@ -219,23 +213,18 @@ impl Verify {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i32, i64)>> {
-        #[derive(Deserialize)]
-        struct Row {
-            offset: i64,
-        }
-        let q = sql(
-            "dead_lettered_offsets.sql",
-            include_str!("../sql/guards/dead_lettered_offsets.sql"),
+        let values = Values::new()
+            .string("topic", &source.topic)
+            .int("partition", partition)
+            .int("from_offset", from)
+            .int("to_offset", to);
+        let rows = reconcile::rows(
+            &self.client,
+            &DEAD_LETTERED_OFFSETS,
             &self.lookup_db,
-            Values::new()
-                .string("topic", &source.topic)
-                .int("partition", partition)
-                .int("from_offset", from)
-                .int("to_offset", to),
-        )?;
-        Ok(self
-            .client
-            .query::<Row>(&q)
+            values,
+        );
+        Ok(rows
             .await?
             .into_iter()
             .map(|r| (partition, r.offset))
@@ -303,20 +292,9 @@ impl Verify {
 /// Per partition of `topic`, the offset below which the verifier has accounted for every
 /// message; empty where it never ran. (`client` may be read-only.)
 pub async fn verified_offsets(client: &Client, db: &str, topic: &str) -> Result<HashMap<i32, i64>> {
-    #[derive(Deserialize)]
-    struct Row {
-        partition: i32,
-        verified: i64,
-    }
-    let q = sql(
-        "verified_offsets.sql",
-        include_str!("../sql/guards/verified_offsets.sql"),
-        db,
-        Values::new().string("prefix", format!("verified:{topic}:")),
-    )?;
-    Ok(client
-        .query::<Row>(&q)
-        .await?
+    let values = Values::new().string("prefix", format!("verified:{topic}:"));
+    let rows = reconcile::rows(client, &VERIFIED_OFFSETS, db, values).await?;
+    Ok(rows
         .into_iter()
         .map(|r| (r.partition, r.verified))
         .collect())

@@ -3,6 +3,50 @@
 //! `-- @else` / `-- @endif` blocks (not nested; used only for the queries' cluster variant).
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+/// A `.sql` file and the row it returns, declared together with
+/// [`statement!`](crate::statement) so a column added to the file has one Rust place to go.
+pub struct Statement<Row> {
+    /// The file's path under its crate's `sql/`, without `.sql`: named in errors.
+    pub name: &'static str,
+    pub text: &'static str,
+    row: PhantomData<fn() -> Row>,
+}
+
+impl<Row> Statement<Row> {
+    pub const fn new(name: &'static str, text: &'static str) -> Self {
+        Statement {
+            name,
+            text,
+            row: PhantomData,
+        }
+    }
+}
+
+/// Declares a statement: a constant [`Statement`] for the calling crate's `sql/<file>.sql`
+/// and the row it returns, either a type declared elsewhere or a struct declared here.
+///
+/// ```ignore
+/// statement!(pub(crate) CUSTOMERS = "customers" => CustomersRow { current: u8, customers: u64 });
+/// statement!(pub(crate) RECENT_SALES = "recent_sales" => RecentSale);
+/// ```
+#[macro_export]
+macro_rules! statement {
+    (
+        $vis:vis $name:ident = $file:literal => $row:ident { $($field:ident: $ty:ty),* $(,)? }
+    ) => {
+        #[derive(serde::Deserialize)]
+        $vis struct $row { $(pub $field: $ty),* }
+        $crate::statement!($vis $name = $file => $row);
+    };
+    ($vis:vis $name:ident = $file:literal => $row:ty) => {
+        $vis const $name: $crate::template::Statement<$row> = $crate::template::Statement::new(
+            $file,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/", $file, ".sql")),
+        );
+    };
+}
 
 /// What a `{{name}}` placeholder is filled with. Each kind writes itself: an identifier as
 /// is (it was checked), a string as a quoted literal, a number as digits, SQL this program

@@ -14,6 +14,7 @@ use clickhouse_http::{ident, quote, Client, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use clickhouse_http::template::Statement;
 pub use range::Range;
 use statements::*;
 use tiers::Tier;

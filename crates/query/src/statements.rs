@@ -3,118 +3,44 @@
 //! row types the API hands on as they are (`RecentSale`, `MovementMix`, `StockLevel`,
 //! `TableAudit`) are declared in `lib.rs` with the rest of the API and named here.
 
-use std::marker::PhantomData;
-
-use serde::Deserialize;
+use clickhouse_http::statement;
 
 use crate::{MovementMix, RecentSale, StockLevel, TableAudit};
 
-/// A `.sql` file of `sql/` and the row it returns.
-pub(crate) struct Statement<Row> {
-    pub name: &'static str,
-    pub text: &'static str,
-    row: PhantomData<fn() -> Row>,
-}
-
-/// `statement!("name")` is `sql/name.sql` with the row type the binding names.
-macro_rules! statement {
-    ($name:literal) => {
-        Statement {
-            name: $name,
-            text: include_str!(concat!("../sql/", $name, ".sql")),
-            row: PhantomData,
-        }
-    };
-}
-
-pub(crate) const AUDIT_TABLE: Statement<TableAudit> = statement!("audit_table");
-
-#[derive(Deserialize)]
-pub(crate) struct CustomersRow {
-    pub current: u8,
-    pub unique_customers: u64,
-}
-pub(crate) const CUSTOMERS: Statement<CustomersRow> = statement!("customers");
-
-#[derive(Deserialize)]
-pub(crate) struct TopicRows {
-    pub topic: String,
-    pub rows: u64,
-}
-pub(crate) const DEAD_LETTERS: Statement<TopicRows> = statement!("dead_letters");
-
-#[derive(Deserialize)]
-pub(crate) struct TableName {
-    pub name: String,
-}
-pub(crate) const EXISTING_TABLES: Statement<TableName> = statement!("existing_tables");
-
-#[derive(Deserialize)]
-pub(crate) struct EventId {
-    pub event_id: String,
-}
-pub(crate) const LANDED_EVENT_IDS: Statement<EventId> = statement!("landed_event_ids");
-
-#[derive(Deserialize)]
-pub(crate) struct Hours {
-    pub t: Vec<u32>,
-    pub labels: Vec<String>,
-}
-pub(crate) const LAST_24_HOURS: Statement<Hours> = statement!("last_24_hours");
-
-#[derive(Deserialize)]
-pub(crate) struct DeadLetterRow {
-    pub received_at: u32,
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: String,
-    pub raw_hex: String,
-    pub bytes: u64,
-}
-pub(crate) const LATEST_DEAD_LETTERS: Statement<DeadLetterRow> = statement!("latest_dead_letters");
-
-pub(crate) const MOVEMENT_MIX: Statement<MovementMix> = statement!("movement_mix");
-
-#[derive(Deserialize)]
-pub(crate) struct SalesRow {
-    pub current: u8,
-    pub t: u32,
-    pub category_name: String,
-    pub orders: u64,
-    pub items: u64,
-    pub kopecks: i64,
-}
-pub(crate) const OVERVIEW_SALES: Statement<SalesRow> = statement!("overview_sales");
-
-pub(crate) const RECENT_SALES: Statement<RecentSale> = statement!("recent_sales");
-
-#[derive(Deserialize)]
-pub(crate) struct HourRow {
-    pub t: u32,
-    pub quantity: u64,
-    pub revenue: f64,
-}
-pub(crate) const SALES_HOURLY: Statement<HourRow> = statement!("sales_hourly");
-
-pub(crate) const STOCK_LEVELS: Statement<StockLevel> = statement!("stock_levels");
-pub(crate) const STOCK_LEVELS_BY_PRODUCT: Statement<StockLevel> =
-    statement!("stock_levels_by_product");
-
-#[derive(Deserialize)]
-pub(crate) struct ProductFlow {
-    pub product_name: String,
-    pub incoming: u64,
-    pub outgoing: u64,
-}
-pub(crate) const STOCK_TOP: Statement<ProductFlow> = statement!("stock_top");
-
-#[derive(Deserialize)]
-pub(crate) struct TableRows {
-    pub table: String,
-    pub rows: u64,
-}
-pub(crate) const TABLE_ROWS: Statement<TableRows> = statement!("table_rows");
+statement!(pub(crate) AUDIT_TABLE = "audit_table" => TableAudit);
+statement!(pub(crate) CUSTOMERS = "customers" => CustomersRow {
+    current: u8,
+    unique_customers: u64,
+});
+statement!(pub(crate) DEAD_LETTERS = "dead_letters" => TopicRows { topic: String, rows: u64 });
+statement!(pub(crate) EXISTING_TABLES = "existing_tables" => TableName { name: String });
+statement!(pub(crate) LANDED_EVENT_IDS = "landed_event_ids" => EventId { event_id: String });
+statement!(pub(crate) LAST_24_HOURS = "last_24_hours" => Hours {
+    t: Vec<u32>,
+    labels: Vec<String>,
+});
+statement!(pub(crate) LATEST_DEAD_LETTERS = "latest_dead_letters" => DeadLetterRow {
+    received_at: u32, topic: String, partition: i32, offset: i64,
+    reason: String, raw_hex: String, bytes: u64,
+});
+statement!(pub(crate) MOVEMENT_MIX = "movement_mix" => MovementMix);
+statement!(pub(crate) OVERVIEW_SALES = "overview_sales" => SalesRow {
+    current: u8, t: u32, category_name: String, orders: u64, items: u64, kopecks: i64,
+});
+statement!(pub(crate) RECENT_SALES = "recent_sales" => RecentSale);
+statement!(pub(crate) SALES_HOURLY = "sales_hourly" => HourRow {
+    t: u32,
+    quantity: u64,
+    revenue: f64,
+});
+statement!(pub(crate) STOCK_LEVELS = "stock_levels" => StockLevel);
+statement!(pub(crate) STOCK_LEVELS_BY_PRODUCT = "stock_levels_by_product" => StockLevel);
+statement!(pub(crate) STOCK_TOP = "stock_top" => ProductFlow {
+    product_name: String,
+    incoming: u64,
+    outgoing: u64,
+});
+statement!(pub(crate) TABLE_ROWS = "table_rows" => TableRows { table: String, rows: u64 });
 
 #[cfg(test)]
 mod tests {
@@ -128,7 +54,7 @@ mod tests {
             if path.extension().is_some_and(|e| e == "sql") {
                 let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
                 assert!(
-                    source.contains(&format!("statement!(\"{stem}\")")),
+                    source.contains(&format!("= \"{stem}\" =>")),
                     "sql/{stem}.sql has no statement in statements.rs"
                 );
             }

@@ -26,21 +26,32 @@ pub enum Family {
     Stock,
 }
 
+/// The seals of one stage of a family, in order: the files and the name of the list of
+/// minutes or hours they take.
+pub struct Seals {
+    files: &'static [(&'static str, &'static str)],
+    list: &'static str,
+}
+
 impl Family {
-    /// Seals of checked minutes (a minute tier fed from the raw table), in order.
-    fn minute_seals(self) -> &'static [(&'static str, &'static str)] {
-        match self {
+    /// Checked minutes into a minute tier fed from the raw table (customers).
+    pub fn minutes(self) -> Seals {
+        let files: &'static [(&str, &str)] = match self {
             Family::Sales => &[(
                 "tiers/seal_customers_by_minute",
                 include_str!("../sql/tiers/seal_customers_by_minute.sql"),
             )],
             Family::Stock => &[],
+        };
+        Seals {
+            files,
+            list: "minutes",
         }
     }
 
-    /// Seals of whole hours into the hour tiers, in order.
-    fn hour_seals(self) -> &'static [(&'static str, &'static str)] {
-        match self {
+    /// Whole hours (as [`ready_hours`] gives them) into the hour tiers.
+    pub fn hours(self) -> Seals {
+        let files: &'static [(&str, &str)] = match self {
             Family::Sales => &[
                 (
                     "tiers/seal_sales_by_hour",
@@ -55,49 +66,26 @@ impl Family {
                 "tiers/seal_stock_by_hour",
                 include_str!("../sql/tiers/seal_stock_by_hour.sql"),
             )],
+        };
+        Seals {
+            files,
+            list: "hours",
         }
     }
 }
 
-/// The statements that seal `minutes` (unix seconds, ascending, within `[lo, hi)`) of
-/// `family` in database `db`, once the rollup check found them equal to the raw table.
-pub fn seal_minutes(
-    family: Family,
-    db: &str,
-    lo: u32,
-    hi: u32,
-    minutes: &[u32],
-) -> Result<Vec<String>> {
-    seal(family.minute_seals(), db, lo, hi, "minutes", minutes)
-}
-
-/// The statements that seal whole `hours` (unix seconds, ascending, within `[lo, hi)`, as
-/// [`ready_hours`] gives them) of `family` in database `db`.
-pub fn seal_hours(
-    family: Family,
-    db: &str,
-    lo: u32,
-    hi: u32,
-    hours: &[u32],
-) -> Result<Vec<String>> {
-    seal(family.hour_seals(), db, lo, hi, "hours", hours)
-}
-
-fn seal(
-    files: &[(&str, &str)],
-    db: &str,
-    lo: u32,
-    hi: u32,
-    list: &'static str,
-    at: &[u32],
-) -> Result<Vec<String>> {
+/// The statements of `seals` over `at` (unix seconds, ascending, within `[lo, hi)`) in
+/// database `db`, to run in order once the rollup check has found those minutes equal to
+/// the raw table.
+pub fn seal(seals: Seals, db: &str, lo: u32, hi: u32, at: &[u32]) -> Result<Vec<String>> {
     let at = at.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     let values = Values::new()
         .ident("db", db)
         .int("lo", lo)
         .int("hi", hi)
-        .sql(list, at);
-    files
+        .sql(seals.list, at);
+    seals
+        .files
         .iter()
         .map(|(name, text)| {
             template::render(name, text, &values, &|_| None).map_err(Error::Invalid)
@@ -183,7 +171,7 @@ impl Queries {
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::{ready_hours, seal_hours, seal_minutes, Family};
+    use super::{ready_hours, seal, Family};
 
     const SETTLE: u64 = 3;
 
@@ -216,19 +204,19 @@ mod tests {
 
     #[test]
     fn each_family_seals_its_own_tiers() {
-        let minutes = seal_minutes(Family::Sales, "shop", 60, 180, &[60, 120]).unwrap();
+        let minutes = seal(Family::Sales.minutes(), "shop", 60, 180, &[60, 120]).unwrap();
         assert_eq!(minutes.len(), 1);
         assert!(minutes[0].contains("INSERT INTO shop.customers_by_minute"));
         assert!(minutes[0].contains("IN (60, 120)"));
-        assert!(seal_minutes(Family::Stock, "shop", 60, 120, &[60])
+        assert!(seal(Family::Stock.minutes(), "shop", 60, 120, &[60])
             .unwrap()
             .is_empty());
-        let hours = seal_hours(Family::Sales, "shop", 3600, 7200, &[3600]).unwrap();
+        let hours = seal(Family::Sales.hours(), "shop", 3600, 7200, &[3600]).unwrap();
         assert!(hours[0].contains("INSERT INTO shop.sales_by_hour"));
         assert!(hours[1].contains("INSERT INTO shop.customers_by_hour"));
-        let stock = seal_hours(Family::Stock, "shop", 3600, 7200, &[3600]).unwrap();
+        let stock = seal(Family::Stock.hours(), "shop", 3600, 7200, &[3600]).unwrap();
         assert_eq!(stock.len(), 1);
         assert!(stock[0].contains("INSERT INTO shop.stock_by_hour"));
-        assert!(seal_hours(Family::Stock, "bad name", 0, 1, &[0]).is_err());
+        assert!(seal(Family::Stock.hours(), "bad name", 0, 1, &[0]).is_err());
     }
 }

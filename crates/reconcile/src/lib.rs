@@ -83,6 +83,17 @@ pub fn sql(name: &str, source: &str, db: &str, extra: Values) -> Result<String> 
     template::render(name, source, &values, &|_| None).map_err(Error::Other)
 }
 
+/// The rows of `statement` (a `.sql` file of the guards with its row type) over `db`.
+pub async fn rows<R: serde::de::DeserializeOwned>(
+    client: &clickhouse_http::Client,
+    statement: &template::Statement<R>,
+    db: &str,
+    extra: Values,
+) -> Result<Vec<R>> {
+    let q = sql(statement.name, statement.text, db, extra)?;
+    Ok(client.query(&q).await?)
+}
+
 /// Messages on `source.topic` that its group has not committed yet: the group's lag.
 pub async fn unconsumed(kafka: &kafka_admin::KafkaSettings, source: &Source) -> Result<i64> {
     Ok(group_partitions(kafka, source)

@@ -403,7 +403,7 @@ impl Rollups {
                         .ident("read_db", &self.read_db),
                 )?)
                 .await?;
-            for seal in tiers::seal_minutes(family.tiers, &self.db, lo, hi, &minutes)? {
+            for seal in tiers::seal(family.tiers.minutes(), &self.db, lo, hi, &minutes)? {
                 self.client.execute(&seal).await?;
             }
             checked.extend_from_slice(chunk);
@@ -448,7 +448,7 @@ impl Rollups {
         for chunk in ready.chunks(HOURS_PER_SEAL).take(CHECKS_PER_PASS) {
             let lo = chunk[0];
             let hi = chunk[chunk.len() - 1] + 3600;
-            for seal in tiers::seal_hours(family.tiers, &self.db, lo, hi, chunk)? {
+            for seal in tiers::seal(family.tiers.hours(), &self.db, lo, hi, chunk)? {
                 self.client.execute(&seal).await?;
             }
             sealed.extend_from_slice(chunk);

@@ -1,12 +1,12 @@
 //! What `schema apply` reads and writes about the schema itself (`sql/bookkeeping/`): which
 //! tables exist, which migrations ran, which version of each ingest object is in place.
-//! Each query's row type is declared beside the function that runs it.
+//! Each query's row type is declared with its file (`statement!`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use clickhouse_http::template::{self, Values};
-use clickhouse_http::Client;
-use serde::Deserialize;
+use clickhouse_http::template::{self, Statement, Values};
+use clickhouse_http::{statement, Client};
+use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
 
@@ -14,79 +14,48 @@ fn sql(name: &str, source: &str, values: Values) -> Result<String> {
     template::render(name, source, &values, &|_| None).map_err(Error::Template)
 }
 
-/// The rows of one of `sql/bookkeeping/` over database `db`.
-async fn rows<T: serde::de::DeserializeOwned>(
+statement!(EXISTING_TABLES = "bookkeeping/existing_tables" => Table { name: String });
+statement!(DATABASE_EXISTS = "bookkeeping/database_exists" => Count { n: u64 });
+statement!(APPLIED_MIGRATIONS = "bookkeeping/applied_migrations" => Applied { version: u32 });
+statement!(RECORDED_INGEST = "bookkeeping/recorded_ingest" => Recorded {
+    name: String,
+    checksum: String,
+});
+
+/// The rows of `statement` over database `db`.
+async fn rows<R: DeserializeOwned>(
     client: &Client,
-    name: &str,
-    source: &str,
+    statement: &Statement<R>,
     db: &str,
-) -> Result<Vec<T>> {
-    Ok(client
-        .query(&sql(name, source, Values::new().ident("db", db))?)
-        .await?)
+) -> Result<Vec<R>> {
+    let q = sql(
+        statement.name,
+        statement.text,
+        Values::new().ident("db", db),
+    )?;
+    Ok(client.query(&q).await?)
 }
 
 /// The tables and views of `db` (none if it does not exist).
 pub async fn existing_tables(client: &Client, db: &str) -> Result<BTreeSet<String>> {
-    #[derive(Deserialize)]
-    struct Table {
-        name: String,
-    }
-    let tables: Vec<Table> = rows(
-        client,
-        "bookkeeping/existing_tables.sql",
-        include_str!("../sql/bookkeeping/existing_tables.sql"),
-        db,
-    )
-    .await?;
+    let tables = rows(client, &EXISTING_TABLES, db).await?;
     Ok(tables.into_iter().map(|r| r.name).collect())
 }
 
 pub async fn database_exists(client: &Client, db: &str) -> Result<bool> {
-    #[derive(Deserialize)]
-    struct Count {
-        n: u64,
-    }
-    let counts: Vec<Count> = rows(
-        client,
-        "bookkeeping/database_exists.sql",
-        include_str!("../sql/bookkeeping/database_exists.sql"),
-        db,
-    )
-    .await?;
+    let counts = rows(client, &DATABASE_EXISTS, db).await?;
     Ok(counts.first().is_some_and(|c| c.n > 0))
 }
 
 /// The versions of the migrations recorded in `db.schema_migrations`, ascending.
 pub async fn applied_migrations(client: &Client, db: &str) -> Result<Vec<u32>> {
-    #[derive(Deserialize)]
-    struct Applied {
-        version: u32,
-    }
-    let applied: Vec<Applied> = rows(
-        client,
-        "bookkeeping/applied_migrations.sql",
-        include_str!("../sql/bookkeeping/applied_migrations.sql"),
-        db,
-    )
-    .await?;
+    let applied = rows(client, &APPLIED_MIGRATIONS, db).await?;
     Ok(applied.into_iter().map(|r| r.version).collect())
 }
 
 /// Each ingest object's checksum as last created.
 pub async fn recorded_ingest(client: &Client, db: &str) -> Result<BTreeMap<String, String>> {
-    #[derive(Deserialize)]
-    struct Recorded {
-        name: String,
-        checksum: String,
-    }
-    let recorded: Vec<Recorded> = rows(
-        client,
-        "bookkeeping/recorded_ingest.sql",
-        include_str!("../sql/bookkeeping/recorded_ingest.sql"),
-        db,
-    )
-    .await?;
+    let recorded = rows(client, &RECORDED_INGEST, db).await?;
     Ok(recorded.into_iter().map(|r| (r.name, r.checksum)).collect())
 }
 
