@@ -9,12 +9,11 @@ pub mod tiers;
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use clickhouse_http::template::{self, Values};
+use clickhouse_http::template::{self, Statement, Values};
 use clickhouse_http::{ident, quote, Client, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use clickhouse_http::template::Statement;
 pub use range::Range;
 use statements::*;
 use tiers::Tier;
