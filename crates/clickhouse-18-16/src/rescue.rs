@@ -113,15 +113,18 @@ impl Rescue {
                 w.since = now;
                 continue;
             }
-            if now.duration_since(w.since) < self.stall_after || now < w.quiet_until {
+            if now.duration_since(w.since) < self.stall_after {
                 continue;
             }
             // ClickHouse itself away (stopped, restarting): the table is not stuck, and a
             // replay could not be written. Without this, each pass of an outage read the
             // whole growing backlog from the broker and failed to write it, and once the
             // server was back (its engine takes 5-10 s to rejoin its group) replayed all of
-            // it beside the engine: 117,475 messages, as many copies. Once ClickHouse
-            // answers, the engine has RESUME_GRACE before its table counts as stalled.
+            // it beside the engine: 117,475 messages, as many copies. It is asked at every
+            // look at a stalled table, quiet or not, so the engine has RESUME_GRACE from
+            // when ClickHouse answers again, not from the last look before (seen: a grace
+            // counted from a look 30 s into the outage ran out 6 s after ClickHouse came
+            // back, and the rescue replayed the 50,727 waiting messages beside the engine).
             if let Err(e) = self.client.ping().await {
                 tracing::debug!(error = %e, table = source.kafka_table,
                     "messages wait, but ClickHouse does not answer: no rescue");
@@ -131,6 +134,9 @@ impl Rescue {
                 continue;
             }
             let w = self.watch.get_mut(&source.topic).expect("inserted above");
+            if Instant::now() < w.quiet_until {
+                continue;
+            }
             tracing::warn!(
                 table = source.kafka_table,
                 topic = source.topic,
