@@ -27,7 +27,7 @@
 //! topic on tansu 0.6 deletes them all). A size the disk cannot hold is reported as skipped
 //! with the figures that decided it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use clickhouse_http::template::Values;
 use std::future::Future;
@@ -822,48 +822,68 @@ async fn server_figures(
             .with_query_id_prefix(&format!("{prefix}{key}."))
             .with_database(db)
     };
+    // The keys whose statements ran, each expected in the query log.
+    let mut expected = BTreeSet::new();
     for e in ENDPOINTS {
-        let q = Queries::new(logged(&format!("api_{}", e.key())), db)?;
-        e.run_queries(&q)
+        let key = format!("api_{}", e.key());
+        let q = Queries::new(logged(&key), db)?;
+        if e.run_queries(&q)
             .await
-            .with_context(|| format!("the queries of {}", e.path()))?;
+            .with_context(|| format!("the queries of {}", e.path()))?
+        {
+            expected.insert(key);
+        }
     }
     let values = db_values(db)?;
     for o in &ORIGINAL {
         let sql = render(o.file, o.source, &values)?;
-        logged(&format!("original_{}", o.name))
+        let key = format!("original_{}", o.name);
+        logged(&key)
             .query::<serde_json::Value>(&sql)
             .await
             .with_context(|| format!("the original {}", o.name))?;
+        expected.insert(key);
     }
-    let flush = render("api/flush_logs.sql", FLUSH_LOGS_SQL, &Values::new())?;
-    client
-        .execute(&flush)
-        .await
-        .context("flushing ClickHouse's query log")?;
     #[derive(Deserialize)]
     struct Row {
         endpoint: String,
         #[serde(flatten)]
         figures: ServerFigures,
     }
+    let flush = render("api/flush_logs.sql", FLUSH_LOGS_SQL, &Values::new())?;
     let sql = render(
         "api/query_log.sql",
         QUERY_LOG_SQL,
         &Values::new().string("prefix", prefix.as_str()),
     )?;
-    let rows: Vec<Row> = client
-        .query(&sql)
-        .await
-        .context("reading system.query_log (is <query_log> in the server's config?)")?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            r.endpoint
-                .strip_prefix(&prefix)
-                .map(|k| (k.to_string(), r.figures))
-        })
-        .collect())
+    // A flush can return while the log's own flush of earlier rows is still being written
+    // (18.16, seen on a loaded machine: the first of the statements missing): read until
+    // every key is there, for up to 10 s.
+    let started = Instant::now();
+    loop {
+        client
+            .execute(&flush)
+            .await
+            .context("flushing ClickHouse's query log")?;
+        let rows: Vec<Row> = client
+            .query(&sql)
+            .await
+            .context("reading system.query_log (is <query_log> in the server's config?)")?;
+        let figures: BTreeMap<String, ServerFigures> = rows
+            .into_iter()
+            .filter_map(|r| {
+                r.endpoint
+                    .strip_prefix(&prefix)
+                    .map(|k| (k.to_string(), r.figures))
+            })
+            .collect();
+        if expected.iter().all(|k| figures.contains_key(k))
+            || started.elapsed() > Duration::from_secs(10)
+        {
+            return Ok(figures);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// `pipeline serve` as a child process; killed on drop.
